@@ -1,0 +1,3 @@
+from vidsleuth.agent.cli.main import main
+
+raise SystemExit(main())
