@@ -1,0 +1,124 @@
+"""``vidsleuth index`` and the ``vidsleuth store`` family (ls, rm)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
+
+store_app = typer.Typer(help="Inspect and manage the persistent store.", no_args_is_help=True)
+
+
+def _progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr (disabled when ``quiet``)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=False,
+    )
+
+
+def index_cmd(
+    videos: Annotated[list[Path], typer.Argument(help="video files to index")],
+    fps: Annotated[float | None, typer.Option("--fps", help="frames sampled per second")] = None,
+    chunk_seconds: Annotated[float | None, typer.Option("--chunk-seconds")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="decoder processes")] = None,
+    decoder: Annotated[str | None, typer.Option("--decoder", help="auto, pyav or decord")] = None,
+    full_hash: Annotated[bool | None, typer.Option("--full-hash/--fast-hash")] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+) -> None:
+    """Index videos: probe, fingerprint and cache every chunk's frames (resumable)."""
+    from vidsleuth.memory.indexer import index_video
+    from vidsleuth.memory.store import Store, check_video_path
+
+    cfg = settings(
+        store=store, sample_fps=fps, chunk_seconds=chunk_seconds, workers=workers,
+        decoder=decoder, full_hash=full_hash,
+    )
+    for v in videos:  # fail on an obviously bad path before any work starts
+        check_video_path(v)
+    summaries = []
+    with Store.open(cfg.store) as st, _progress_bar(quiet or not sys.stderr.isatty()) as bar:
+        for v in videos:
+            task = bar.add_task(f"index {v.name}", total=None)
+
+            def progress(done: int, total: int, task: int = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            def waiting(v: Path = v) -> None:
+                sys.stderr.write(f"vidsleuth: waiting for another process indexing {v}\n")
+
+            summary = index_video(st, v, cfg, progress=progress, on_wait=waiting)
+            summaries.append(summary.as_dict())
+            if not json_out:
+                s = summary
+                typer.echo(
+                    f"{v}: {s.video_id} {s.duration_s:.1f}s, {s.chunks_total} chunks "
+                    f"({s.chunks_computed} computed, {s.chunks_reused} reused) in {s.seconds:.1f}s"
+                )
+    if json_out:
+        print_json(summaries[0] if len(summaries) == 1 else summaries)
+
+
+@store_app.command("ls")
+def store_ls(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """List the videos in the store with what is cached for each."""
+    from vidsleuth.memory.store import Store
+
+    cfg = settings(store=store)
+    with Store.open(cfg.store) as st:
+        rows = []
+        for rec in st.videos():
+            rows.append(
+                {
+                    "video_id": rec.video_id,
+                    "path": rec.path,
+                    "duration_s": rec.probe.duration_s,
+                    "size": rec.size,
+                    **st.stats(rec.video_id),
+                }
+            )
+    if json_out:
+        print_json({"store": str(cfg.store), "videos": rows})
+        return
+    typer.echo(f"store: {cfg.store} ({len(rows)} videos)")
+    for r in rows:
+        chunks = ", ".join(f"{n} chunks [{p}]" for p, n in r["chunks"].items()) or "no chunks"
+        typer.echo(f"{r['video_id']}  {r['duration_s']:8.1f}s  {chunks}  {r['path']}")
+
+
+@store_app.command("rm")
+def store_rm(
+    video_ids: Annotated[list[str], typer.Argument(help="video ids (or unique prefixes)")],
+    store: StoreOpt = None,
+) -> None:
+    """Remove videos and everything stored for them."""
+    from vidsleuth.errors import StoreError
+    from vidsleuth.memory.store import Store
+
+    cfg = settings(store=store)
+    with Store.open(cfg.store) as st:
+        for ref in video_ids:
+            matches = [r.video_id for r in st.videos() if r.video_id.startswith(ref)]
+            if len(matches) != 1:
+                raise StoreError(f"{ref}: {'no' if not matches else 'ambiguous'} video id in {cfg.store}")
+            st.remove(matches[0])
+            typer.echo(f"removed {matches[0]}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index_cmd)
+    app.add_typer(store_app, name="store")

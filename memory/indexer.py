@@ -1,0 +1,188 @@
+"""Coarse indexing: decode every chunk's sample frames once and keep them in the store.
+
+Work is split into batches of whole chunks.  Batches are decoded in worker processes (each seeks
+to the keyframe before its batch and decodes straight through, the QuickVideo idea) while the
+parent writes finished batches into the store, so decoding overlaps with JPEG encoding and the
+SQLite writes.  Each chunk is committed in its own transaction as soon as its frames exist:
+a run killed at any moment loses at most the batches in flight, and the next run decodes only
+the chunks that are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vidsleuth.agent.config import Settings
+from vidsleuth.errors import VideoError
+from vidsleuth.memory.store import Store, VideoRecord, encode_jpeg
+
+FrameRow = tuple[float, float, bool, bytes]
+
+
+@dataclass
+class IndexSummary:
+    """What one ``vidsleuth index`` run did for one video (the ``--json`` output)."""
+
+    video_id: str
+    path: str
+    duration_s: float
+    plan: str
+    chunks_total: int
+    chunks_computed: int
+    chunks_reused: int
+    frames_decoded: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: exit when the indexing process dies (even by ``kill -9``)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def decode_batch(
+    path: str, times: Sequence[float], max_side: int, decoder: str | None
+) -> list[FrameRow]:
+    """Decode the frames shown at ``times`` and JPEG-encode them (runs in a worker)."""
+    from vidsleuth.tools.video import sample_frames
+
+    frames = sample_frames(path, list(times), max_side=max_side, decoder=decoder)
+    return [(tr, f.t, f.key, encode_jpeg(f.image)) for tr, f in zip(times, frames, strict=True)]
+
+
+def chunk_plan_for(record: VideoRecord, settings: Settings) -> Any:
+    """The chunk plan the settings ask for (its ``key`` names the stored frames)."""
+    from vidsleuth.tools.video.chunks import plan_chunks
+
+    return plan_chunks(
+        record.probe.duration_s,
+        chunk_seconds=settings.chunk_seconds,
+        sample_fps=settings.sample_fps,
+        segment_seconds=settings.segment_seconds,
+    )
+
+
+def plan_key(plan: Any, settings: Settings) -> str:
+    """The stored-frames key: chunk plan parameters plus the cached frame size."""
+    return f"{plan.key}-max{settings.thumb_max_side}"
+
+
+def index_video(
+    store: Store,
+    path: str | Path,
+    settings: Settings,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+    batch_chunks: int = 15,
+) -> IndexSummary:
+    """Index one video into ``store``: register it, then store every missing chunk.
+
+    ``progress(done, total)`` is called after each stored chunk.  Bad input raises
+    :class:`VideoError` before the store is touched.
+    """
+    t0 = time.perf_counter()
+    record = store.register(path, full_hash=settings.full_hash)
+    plan = chunk_plan_for(record, settings)
+    key = plan_key(plan, settings)
+    total = len(plan.chunks)
+    with store.video_lock(record.video_id, on_wait=on_wait):
+        done = store.done_chunk_ids(record.video_id, key)
+        todo = [c for c in plan.chunks if c.id not in done]
+        reused = total - len(todo)
+        if progress:
+            progress(reused, total)
+        frames = _decode_and_store(store, record, key, todo, settings, progress, reused, total, batch_chunks)
+    return IndexSummary(
+        video_id=record.video_id,
+        path=record.path,
+        duration_s=record.probe.duration_s,
+        plan=key,
+        chunks_total=total,
+        chunks_computed=len(todo),
+        chunks_reused=reused,
+        frames_decoded=frames,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _decode_and_store(
+    store: Store,
+    record: VideoRecord,
+    key: str,
+    todo: list[Any],
+    settings: Settings,
+    progress: Callable[[int, int], None] | None,
+    done: int,
+    total: int,
+    batch_chunks: int,
+) -> int:
+    if not todo:
+        return 0
+    batches = [todo[i : i + batch_chunks] for i in range(0, len(todo), batch_chunks)]
+    decoder = None if settings.decoder == "auto" else settings.decoder
+    path = record.path
+    frames = 0
+
+    def store_batch(chunks: list[Any], rows: list[FrameRow]) -> None:
+        nonlocal done, frames
+        by_time = {r[0]: r for r in rows}
+        for c in chunks:
+            store.put_chunk(record.video_id, key, c, [by_time[t] for t in c.sample_times])
+            done += 1
+            frames += len(c.sample_times)
+            if progress:
+                progress(done, total)
+
+    def times_of(chunks: list[Any]) -> list[float]:
+        return [t for c in chunks for t in c.sample_times]
+
+    workers = min(settings.workers, len(batches))
+    if workers <= 1:
+        for b in batches:
+            store_batch(b, decode_batch(path, times_of(b), settings.thumb_max_side, decoder))
+        return frames
+
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
+        pending: dict[Future[list[FrameRow]], list[Any]] = {}
+        queue = list(batches)
+        # Keep one batch queued per worker beyond the running ones so decoding never waits on us.
+        while queue or pending:
+            while queue and len(pending) < workers * 2:
+                b = queue.pop(0)
+                fut = pool.submit(decode_batch, path, times_of(b), settings.thumb_max_side, decoder)
+                pending[fut] = b
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                b = pending.pop(fut)
+                try:
+                    rows = fut.result()
+                except VideoError:
+                    for other in pending:
+                        other.cancel()
+                    raise
+                store_batch(b, rows)
+    return frames
+
+
+def default_workers() -> int:
+    """Decoder processes to use by default: the cores this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
