@@ -1,0 +1,261 @@
+"""Run one answering method over one benchmark, resumably, and save everything it did.
+
+The output folder holds:
+
+- ``run.json``: what was run (task, data, method, seed, categories) so the report can be rebuilt
+  and a resumed run can refuse to mix two different runs;
+- ``questions.jsonl``: the selected questions as loaded (gold answers, categories, spans);
+- ``problems.txt``: every problem the loader found;
+- ``results.jsonl``: one line per answered question, appended and fsync'ed as each finishes.
+  The last line for a uid wins.  A half-written last line (a killed run) is cut off and that
+  question is asked again; any other question already in the file is never re-asked, except
+  rows whose ``stop_reason`` says they could not be attempted (video missing, error);
+- the official predictions file, ``report.md`` and the plots (see :mod:`vidsleuth.evals.report`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidsleuth.errors import ConfigError, VidsleuthError
+from vidsleuth.evals.methods import Method, MethodContext, build_method
+from vidsleuth.evals.registry import Task
+from vidsleuth.evals.schema import COST_KEYS, LoadResult, Prediction, QARecord
+
+RESULTS_FILE = "results.jsonl"
+QUESTIONS_FILE = "questions.jsonl"
+RUN_FILE = "run.json"
+PROBLEMS_FILE = "problems.txt"
+# Rows with these stop reasons are attempted again when a run resumes.
+RETRY_STOP_REASONS = frozenset({"video_missing", "error"})
+# run.json fields that must match for a folder to be resumed.
+IDENTITY_KEYS = ("task", "data", "method", "seed")
+
+
+@dataclass
+class RunOptions:
+    task: str
+    data: Path
+    videos: Path | None = None
+    method: str = "random"
+    limit: int | None = None
+    workers: int = 1
+    out: Path = Path("eval-out")
+    seed: int = 0
+    include_paths: list[Path] = field(default_factory=list)
+    task_options: dict[str, str] = field(default_factory=dict)  # passed to the task's load hook
+
+
+@dataclass
+class RunOutcome:
+    out: Path
+    asked: int  # questions the method was called on in this invocation
+    resumed: int  # questions already done before this invocation
+    loaded: LoadResult
+
+
+def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
+    """Final row per uid.  A trailing partial line is ignored (and cut off when ``repair``)."""
+    if not path.is_file():
+        return {}
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1
+    if end < len(raw) and repair:
+        with open(path, "r+b") as fh:
+            fh.truncate(end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    rows: dict[str, dict[str, Any]] = {}
+    for line in raw[:end].splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # only a torn write can produce this; the question is simply asked again
+        rows[str(row["uid"])] = row
+    return rows
+
+
+def read_questions(out: Path) -> list[dict[str, Any]]:
+    path = out / QUESTIONS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{out}: no {QUESTIONS_FILE}; is this an eval output folder?")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_run(out: Path) -> dict[str, Any]:
+    path = out / RUN_FILE
+    if not path.is_file():
+        raise ConfigError(f"{out}: no {RUN_FILE}; is this an eval output folder?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class ResultWriter:
+    """Appends one JSON line per result and fsyncs it, so a kill loses at most that line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def append(self, row: dict[str, Any]) -> None:
+        line = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        with self._lock, open(self.path, "ab") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _row(
+    task: Task, record: QARecord, method_name: str, pred: Prediction, seconds: float, prompt: str
+) -> dict[str, Any]:
+    cost = {k: pred.cost.get(k, 0) for k in COST_KEYS}
+    cost["seconds"] = float(pred.cost.get("seconds", seconds))
+    answer = pred.answer.strip().upper() if isinstance(pred.answer, str) else None
+    return {
+        "uid": record.uid,
+        "video_key": record.video_key,
+        "method": method_name,
+        "answer": answer,
+        "gold": record.answer,
+        "correct": bool(answer is not None and task.score(record, answer)),
+        "confidence": pred.confidence,
+        "evidence": [list(s) for s in pred.evidence],
+        "stop_reason": pred.stop_reason,
+        "cost": cost,
+        "categories": record.categories,
+        "duration_s": record.duration_s,
+        "reference_spans": [list(s) for s in record.reference_spans],
+        "prompt": prompt,
+        "trace": pred.trace,
+        "finished_at": time.time(),
+    }
+
+
+def _answer_one(
+    task: Task, method: Method, method_name: str, record: QARecord, context: MethodContext
+) -> dict[str, Any]:
+    prompt = task.prompt(record)
+    if getattr(method, "needs_video", True) and record.video_path is None:
+        pred = Prediction(answer=None, stop_reason="video_missing")
+        return _row(task, record, method_name, pred, 0.0, prompt)
+    t0 = time.perf_counter()
+    try:
+        pred = method(record, record.video_path, context)
+    except VidsleuthError as err:  # expected failures (bad video, missing model) are recorded
+        pred = Prediction(answer=None, stop_reason="error", trace=[{"error": str(err)}])
+    except Exception as err:  # one broken question must not end a 1,500-question run
+        msg = f"{type(err).__name__}: {err}"
+        pred = Prediction(answer=None, stop_reason="error", trace=[{"error": msg}])
+    return _row(task, record, method_name, pred, time.perf_counter() - t0, prompt)
+
+
+def _prepare_out(out: Path, identity: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    run_path = out / RUN_FILE
+    if run_path.is_file():
+        old = json.loads(run_path.read_text(encoding="utf-8"))
+        diff = [k for k in IDENTITY_KEYS if str(old.get(k)) != str(identity.get(k))]
+        if diff:
+            raise ConfigError(
+                f"{out} holds a different run ({', '.join(f'{k}={old.get(k)}' for k in diff)}); "
+                "choose another --out"
+            )
+    tmp = run_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(identity, indent=1, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, run_path)
+
+
+def select(records: list[QARecord], limit: int | None) -> list[QARecord]:
+    return records[:limit] if limit is not None else list(records)
+
+
+def run(
+    task: Task,
+    opts: RunOptions,
+    *,
+    settings: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunOutcome:
+    """Load, answer every not-yet-answered question, write predictions and the report."""
+    from vidsleuth.evals.report import build_report
+
+    if opts.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    loaded = task.load(opts.data, opts.videos, **opts.task_options)
+    records = select(loaded.records, opts.limit)
+    if not records:
+        raise ConfigError(f"{opts.data}: no questions loaded for task {task.name!r}")
+    context = MethodContext(
+        task=task.name, seed=opts.seed, settings=settings, prompt_for=task.prompt
+    )
+    method = build_method(opts.method, context)
+    method_name = getattr(method, "name", opts.method)
+    out = Path(opts.out)
+    identity = {
+        "task": task.name,
+        "data": str(Path(opts.data).resolve()),
+        "videos": str(Path(opts.videos).resolve()) if opts.videos else None,
+        "method": method_name,
+        "seed": opts.seed,
+        "limit": opts.limit,
+        "categories": list(task.categories),
+        "overall_key": task.overall_key,
+        "predictions_file": task.predictions_file,
+        "prediction_format": task.config.get("prediction_format", "uid_letter_json"),
+        "include_paths": [str(p) for p in opts.include_paths],
+        "task_options": opts.task_options,
+    }
+    _prepare_out(out, identity)
+    _write_lines(out / QUESTIONS_FILE, (r.to_json() for r in records))
+    (out / PROBLEMS_FILE).write_text("".join(f"{p}\n" for p in loaded.problems), encoding="utf-8")
+
+    done = read_results(out / RESULTS_FILE, repair=True)
+    finished = {u for u, r in done.items() if r.get("stop_reason") not in RETRY_STOP_REASONS}
+    todo = [r for r in records if r.askable and r.uid not in finished]
+    writer = ResultWriter(out / RESULTS_FILE)
+    n_done = 0
+    if opts.workers == 1:
+        for rec in todo:
+            writer.append(_answer_one(task, method, method_name, rec, context))
+            n_done += 1
+            if progress:
+                progress(n_done, len(todo))
+    else:
+        with ThreadPoolExecutor(max_workers=opts.workers) as pool:
+            futures = [
+                pool.submit(_answer_one, task, method, method_name, rec, context) for rec in todo
+            ]
+            for fut in as_completed(futures):
+                writer.append(fut.result())
+                n_done += 1
+                if progress:
+                    progress(n_done, len(todo))
+    write_predictions(task, out)
+    build_report(out)
+    return RunOutcome(out=out, asked=len(todo), resumed=len(finished), loaded=loaded)
+
+
+def write_predictions(task: Task, out: Path) -> Path:
+    """The official submission file from the final rows (questions never answered are absent)."""
+    rows = read_results(out / RESULTS_FILE)
+    preds = {u: r["answer"] for u, r in rows.items() if r.get("answer")}
+    path = out / task.predictions_file
+    task.write_predictions(preds, path)
+    return path
+
+
+def _write_lines(path: Path, objs: Iterable[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for obj in objs:
+            fh.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""EgoMem task folder (task.yaml + hooks.py)."""

@@ -1,0 +1,1 @@
+"""LVBench task folder (task.yaml + hooks.py)."""

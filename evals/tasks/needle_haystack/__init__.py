@@ -1,0 +1,1 @@
+"""Synthetic needle-in-a-haystack task folder (task.yaml + hooks.py)."""

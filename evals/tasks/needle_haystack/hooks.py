@@ -1,0 +1,43 @@
+"""Needle haystack hooks: one needles JSON (or a folder of them) -> questions.
+
+Each JSON is validated with the generator's own schema, so a hand-edited or truncated file is a
+problem with its path, not a crash; its ``video`` field names the video beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vidsleuth.errors import VidsleuthError
+from vidsleuth.evals.haystack import build_questions
+from vidsleuth.evals.loading import find_video
+from vidsleuth.evals.schema import LoadResult, Problem, QARecord
+
+
+def json_files(data: Path) -> list[Path]:
+    return sorted(data.glob("*.json")) if data.is_dir() else [data]
+
+
+def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult:
+    from vidsleuth.evals.synth.schema import load_needles
+
+    problems: list[Problem] = []
+    records: list[QARecord] = []
+    for path in json_files(data):
+        try:
+            manifest = load_needles(path).model_dump()
+        except VidsleuthError as err:
+            problems.append(Problem(str(path), str(err).removeprefix(f"{path}: ")))
+            continue
+        qs = build_questions(manifest, path.stem, seed=int(manifest["seed"]))
+        video = (videos or path.parent) / manifest["video"]
+        if not video.is_file():
+            video = find_video(videos or path.parent, path.stem)
+        if video is None:
+            problems.append(Problem(str(path), f"video {manifest['video']} not found",
+                                    kind="video", blocking=False))
+        for q in qs:
+            q.video_path = video
+        records.extend(qs)
+    return LoadResult(records, problems)

@@ -1,0 +1,1 @@
+"""Real-clips haystack task folder (task.yaml + hooks.py)."""
