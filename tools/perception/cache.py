@@ -1,0 +1,232 @@
+"""Perception results in the store, keyed by perceiver name and version.
+
+A unit (one chunk's frame, one window of audio) is written only after its perceiver finished it,
+as one JSON list; tag features go in first and the observation list last, so the list is the
+"done" marker and a run killed mid-unit leaves nothing that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vidsleuth.tools.perception.types import Observation, Perceiver
+
+if TYPE_CHECKING:
+    from vidsleuth.agent.config import Settings
+    from vidsleuth.memory.store import Store, VideoRecord
+    from vidsleuth.tools.video import ChunkPlan, Frame
+
+Progress = Callable[[str, int, int], None]
+
+
+def features_key(key: str) -> str:
+    return f"features/{key}"
+
+
+def perceive_cached(
+    store: Store,
+    video_id: str,
+    perceiver: Perceiver,
+    key: str,
+    frames: Sequence[Frame] | None = None,
+    *,
+    path: str | Path | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+) -> tuple[list[Observation], bool]:
+    """Observations of one unit, from the store when present; returns ``(obs, reused)``.
+
+    Frame perceivers take ``frames`` (a callable is not needed: pass the frames of the unit);
+    timeline perceivers take ``path`` and ``[start, end)``.  The tag perceiver also stores the
+    per-frame pooled features under ``features/<key>``.
+    """
+    name, version = perceiver.name, perceiver.version
+    cached = store.get_json(video_id, name, version, key)
+    if cached is not None:
+        return [Observation.model_validate(o) for o in cached], True
+    if perceiver.modality == "frames":
+        if frames is None:
+            raise ValueError(f"{name} needs frames")
+        with_features = getattr(perceiver, "perceive_frames_with_features", None)
+        if with_features is not None:
+            obs, feats = with_features(frames)
+            store.put_array(
+                video_id, name, version, features_key(key), np.asarray(feats, np.float32)
+            )
+        else:
+            obs = perceiver.perceive_frames(frames)
+    else:
+        if path is None:
+            raise ValueError(f"{name} needs the video path")
+        obs = perceiver.perceive_audio(path, start, end)
+    store.put_json(video_id, name, version, key, [o.model_dump(mode="json") for o in obs])
+    return obs, False
+
+
+def chunk_frame_time(chunk: Any) -> float:
+    """The coarse level's one frame per chunk: its middle sample (or its middle time)."""
+    times = tuple(getattr(chunk, "sample_times", ()) or ())
+    if times:
+        return float(times[len(times) // 2])
+    return (float(chunk.t_start) + float(chunk.t_end)) / 2
+
+
+def perceive_video(
+    store: Store,
+    record: VideoRecord,
+    chunk_plan: ChunkPlan,
+    names: Sequence[str],
+    progress: Progress | None = None,
+    *,
+    settings: Settings | None = None,
+    frames_plan: str | None = None,
+    batch: int = 16,
+) -> dict[str, Any]:
+    """Run ``names`` over a video at the coarse level and store every unit.
+
+    Frame perceivers see one frame per chunk (the chunk's middle sample), taken from the store's
+    cached frames of ``frames_plan`` when present, else decoded; timeline perceivers (speech,
+    subtitles) cover the whole duration in windows of ``settings.speech_window_s``.  Units
+    already stored under the same version are reused.  ``progress(name, done, total)`` is called
+    after each unit.  Returns a summary (per perceiver: units computed/reused, observations,
+    seconds, problems).
+    """
+    from vidsleuth.agent.config import Settings
+    from vidsleuth.tools.perception.registry import parse_names
+
+    s = settings or Settings()
+    names = parse_names(list(names))
+    video_id, path = record.video_id, record.path
+    summary: dict[str, Any] = {"video_id": video_id, "perceivers": {}}
+    frame_names = [n for n in names if make(n, s).modality == "frames"]
+    timeline_names = [n for n in names if n not in frame_names]
+
+    if frame_names:
+        chunks = list(chunk_plan.chunks)
+        stats = {n: _new_stats(make(n, s)) for n in frame_names}
+        for i in range(0, len(chunks), batch):
+            group = chunks[i : i + batch]
+            todo = {
+                n: [
+                    c
+                    for c in group
+                    if store.get_json(video_id, n, make(n, s).version, c.id) is None
+                ]
+                for n in frame_names
+            }
+            needed = sorted({c.id for cs in todo.values() for c in cs})
+            frames = _frames_for(
+                store, record, [c for c in group if c.id in needed], frames_plan, s
+            )
+            for n in frame_names:
+                p = make(n, s)
+                t0 = time.perf_counter()
+                for c in group:
+                    obs, reused = perceive_cached(
+                        store, video_id, p, c.id, [frames[c.id]] if c.id in frames else None
+                    )
+                    _count(stats[n], obs, reused)
+                    if progress:
+                        progress(
+                            n, stats[n]["units_computed"] + stats[n]["units_reused"], len(chunks)
+                        )
+                stats[n]["seconds"] += time.perf_counter() - t0
+        summary["perceivers"].update(stats)
+
+    duration = float(record.probe.duration_s or 0.0)
+    window = s.speech_window_s
+    starts = [k * window for k in range(max(1, int(np.ceil(duration / window))))]
+    for n in timeline_names:
+        p = make(n, s)
+        st = _new_stats(p)
+        t0 = time.perf_counter()
+        units = starts if n == "speech" else [0.0]
+        for k, a in enumerate(units):
+            b = min(duration, a + window) if n == "speech" else None
+            key = f"{a:.0f}-{b:.0f}" if b is not None else _sources_key(p, path)
+            obs, reused = perceive_cached(store, video_id, p, key, path=path, start=a, end=b)
+            _count(st, obs, reused)
+            if progress:
+                progress(n, k + 1, len(units))
+        st["seconds"] += time.perf_counter() - t0
+        summary["perceivers"][n] = st
+    for st in summary["perceivers"].values():
+        st["seconds"] = round(st["seconds"], 3)
+    return summary
+
+
+def _sources_key(perceiver: Perceiver, path: str) -> str:
+    """Subtitles depend on sidecar files that can change: key on their names, sizes and mtimes."""
+    from vidsleuth.memory.store import version_of
+
+    sources = getattr(perceiver, "sources", lambda _p: [])(path)
+    stamp = []
+    for f in sources:
+        try:
+            st = Path(f).stat()
+            stamp.append((str(f), st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append((str(f), -1, -1))
+    return f"all-{version_of(files=stamp)}"
+
+
+def make(name: str, settings: Settings) -> Perceiver:
+    from vidsleuth.tools.perception.registry import make_perceiver
+
+    return make_perceiver(name, settings)
+
+
+def _new_stats(p: Perceiver) -> dict[str, Any]:
+    return {
+        "version": p.version,
+        "units_computed": 0,
+        "units_reused": 0,
+        "observations": 0,
+        "seconds": 0.0,
+        "problems": [],
+    }
+
+
+def _count(st: dict[str, Any], obs: list[Observation], reused: bool) -> None:
+    st["units_reused" if reused else "units_computed"] += 1
+    st["observations"] += sum(o.kind != "problem" for o in obs)
+    st["problems"] += [o.text for o in obs if o.kind == "problem"][
+        : max(0, 20 - len(st["problems"]))
+    ]
+
+
+def _frames_for(
+    store: Store,
+    record: VideoRecord,
+    chunks: Sequence[Any],
+    frames_plan: str | None,
+    settings: Settings,
+) -> dict[str, Frame]:
+    """One frame per chunk: the stored thumbnail when indexing cached it, else decoded."""
+    if not chunks:
+        return {}
+    out: dict[str, Frame] = {}
+    want = {c.id: chunk_frame_time(c) for c in chunks}
+    if frames_plan is not None:
+        for c in chunks:
+            t = want[c.id]
+            cached = store.frames(record.video_id, frames_plan, t - 1e-6, t + 1e-3)
+            if cached:
+                out[c.id] = cached[0]
+    missing = [c for c in chunks if c.id not in out]
+    if missing:
+        from vidsleuth.tools.video import sample_frames
+
+        decoded = sample_frames(
+            record.path,
+            [want[c.id] for c in missing],
+            max_side=settings.perception_max_side,
+            decoder=settings.decoder,
+        )
+        out.update({c.id: f for c, f in zip(missing, decoded, strict=True)})
+    return out
