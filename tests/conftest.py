@@ -26,13 +26,16 @@ def shared_videos() -> Path:
     return SHARED_VIDEOS
 
 
+_BARS, _BASE = 6, 6  # six vertical bars, each one base-6 digit: 46,656 distinct frames
+
+
 def write_counter_video(
     path: Path, seconds: float, fps: int = 10, size: tuple[int, int] = (160, 96), gop: int = 40
 ) -> Path:
-    """Write an H.264 video whose frame ``i`` is a flat grey level that encodes ``i``.
+    """Write an H.264 video whose frame ``i`` shows ``i`` in flat grey bars (base-6 digits).
 
-    Frame ``i`` has value ``(i * 37) % 200 + 28`` on the left half and ``i // 7 * 9 % 200 + 28``
-    on the right half, so a decoded frame's index is recoverable despite compression.
+    Flat bars survive compression, so :func:`counter_index` recovers the exact frame index of a
+    decoded frame: the ground truth for frame-exactness tests.
     """
     import av
 
@@ -44,10 +47,7 @@ def write_counter_video(
         st.codec_context.gop_size = gop
         st.options = {"preset": "ultrafast", "crf": "10"}
         for i in range(n):
-            img = np.empty((h, w, 3), np.uint8)
-            img[:, : w // 2] = counter_levels(i)[0]
-            img[:, w // 2 :] = counter_levels(i)[1]
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(counter_image(i, w, h), format="rgb24")
             frame.pts = i
             for pkt in st.encode(frame):
                 out.mux(pkt)
@@ -56,18 +56,27 @@ def write_counter_video(
     return path
 
 
-def counter_levels(i: int) -> tuple[int, int]:
-    """The two grey levels of frame ``i`` in :func:`write_counter_video`."""
-    return (i * 37) % 200 + 28, (i // 7 * 9) % 200 + 28
+def counter_image(i: int, w: int, h: int) -> np.ndarray:
+    """The picture of frame ``i``: digit ``k`` of ``i`` in base 6 is the grey level of bar ``k``."""
+    img = np.empty((h, w, 3), np.uint8)
+    bw = w // _BARS
+    for k in range(_BARS):
+        digit = (i // _BASE**k) % _BASE
+        img[:, k * bw : (k + 1) * bw] = 20 + 40 * digit
+    img[:, _BARS * bw :] = 0
+    return img
 
 
-def counter_index(image: np.ndarray, n_frames: int) -> int:
+def counter_index(image: np.ndarray, n_frames: int | None = None) -> int:
     """Recover the frame index of a decoded :func:`write_counter_video` frame."""
     h, w = image.shape[:2]
-    left = float(image[h // 4 : 3 * h // 4, w // 8 : 3 * w // 8].mean())
-    right = float(image[h // 4 : 3 * h // 4, 5 * w // 8 : 7 * w // 8].mean())
-    errs = [abs(left - a) + abs(right - b) for a, b in map(counter_levels, range(n_frames))]
-    return int(np.argmin(errs))
+    bw = w // _BARS
+    index = 0
+    for k in range(_BARS):
+        level = float(image[h // 4 : 3 * h // 4, k * bw + bw // 4 : (k + 1) * bw - bw // 4].mean())
+        digit = int(np.clip(round((level - 20) / 40), 0, _BASE - 1))
+        index += digit * _BASE**k
+    return index
 
 
 @pytest.fixture

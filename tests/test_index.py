@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import counter_index
+
 from vidsleuth.agent.cli.main import main
 from vidsleuth.memory.store import Store
 

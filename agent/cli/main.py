@@ -10,14 +10,23 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
+
+# typer >= 0.29 vendors click; its exception classes live here (older typer re-used click's).
+try:
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer
+    from click import ClickException  # type: ignore[assignment]
 
 from vidsleuth.errors import VidsleuthError
 
 # Subcommand families, in the order ``--help`` lists them.
 FAMILIES: tuple[str, ...] = (
+    "video",
+    "bench",
     "index",
+    "perception",
+    "evaluate",
 )
 
 app = typer.Typer(
@@ -43,12 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     except VidsleuthError as err:
         sys.stderr.write(f"vidsleuth: error: {err}\n")
         return err.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("vidsleuth: aborted\n")
         return 130
-    except click.exceptions.Exit as ex:
+    except typer.Exit as ex:
         return int(ex.exit_code or 0)
-    except click.ClickException as err:
+    except typer.BadParameter as err:
+        # One line naming the parameter and the problem (e.g. an unreadable --store).
+        sys.stderr.write(f"vidsleuth: error: {err.format_message()}\n")
+        return err.exit_code
+    except ClickException as err:
         err.show()
         return err.exit_code
     except KeyboardInterrupt:
