@@ -1,11 +1,13 @@
 """Coarse indexing: decode every chunk's sample frames once and keep them in the store.
 
-Work is split into batches of whole chunks.  Batches are decoded in worker processes (each seeks
-to the keyframe before its batch and decodes straight through, the QuickVideo idea) while the
-parent writes finished batches into the store, so decoding overlaps with JPEG encoding and the
-SQLite writes.  Each chunk is committed in its own transaction as soon as its frames exist:
-a run killed at any moment loses at most the batches in flight, and the next run decodes only
-the chunks that are missing.
+By default one process streams each run of missing chunks through the decoder, which decodes in
+a background thread with FFmpeg's frame threads on every core, while this thread JPEG-encodes
+frames and commits chunks: decoding overlaps with the downstream work.  With ``workers > 1``
+batches of whole chunks decode in worker processes instead (each seeks to the keyframe before
+its batch: the QuickVideo idea); measured on 2 cores that is slower, so it is opt-in.
+
+Each chunk is committed in its own transaction as soon as its frames exist: a run killed at any
+moment loses at most the frames in flight, and the next run decodes only the missing chunks.
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ def index_video(
         reused = total - len(todo)
         if progress:
             progress(reused, total)
-        frames = _decode_and_store(store, record, key, todo, settings, progress, reused, total, batch_chunks)
+        frames = _decode_and_store(
+            store, record, key, todo, settings, progress, reused, total, batch_chunks
+        )
     return IndexSummary(
         video_id=record.video_id,
         path=record.path,
@@ -152,13 +156,40 @@ def _decode_and_store(
     def times_of(chunks: list[Any]) -> list[float]:
         return [t for c in chunks for t in c.sample_times]
 
-    workers = min(settings.workers, len(batches))
-    if workers <= 1:
-        for b in batches:
-            store_batch(b, decode_batch(path, times_of(b), settings.thumb_max_side, decoder))
+    if settings.workers <= 1:
+        # One process: the decoder streams frames from a background thread (FFmpeg's frame
+        # threads use every core) while this thread JPEG-encodes and commits chunks.
+        from vidsleuth.tools.video import sample_rate
+
+        for run in _contiguous_runs(todo):
+            frames_iter = sample_rate(
+                path,
+                settings.sample_fps,
+                start=run[0].t_start,
+                end=run[-1].t_end,
+                max_side=settings.thumb_max_side,
+                decoder=decoder,
+                workers=1,
+            )
+            pending: list[FrameRow] = []
+            chunk_iter = iter(run)
+            current = next(chunk_iter)
+            for frame in frames_iter:
+                t_req = current.sample_times[len(pending)]
+                pending.append((t_req, frame.t, frame.key, encode_jpeg(frame.image)))
+                if len(pending) == len(current.sample_times):
+                    store_batch([current], pending)
+                    pending = []
+                    current = next(chunk_iter, None)
+                    if current is None:
+                        break
+            if current is not None:
+                raise VideoError(path, f"decoding stopped before {current.t_start:.1f} s")
         return frames
 
     import multiprocessing as mp
+
+    workers = min(settings.workers, len(batches))
 
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
@@ -183,6 +214,19 @@ def _decode_and_store(
     return frames
 
 
+def _contiguous_runs(chunks: list[Any]) -> list[list[Any]]:
+    """Split chunks (in plan order) into runs of consecutive indices."""
+    runs: list[list[Any]] = []
+    for c in chunks:
+        if runs and runs[-1][-1].index + 1 == c.index:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return runs
+
+
 def default_workers() -> int:
     """Decoder processes to use by default: the cores this process may run on."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return max(
+        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )

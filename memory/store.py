@@ -273,7 +273,9 @@ class Store:
             raise StoreError(f"{self.root / 'index.sqlite'}: {err}") from err
 
     @contextlib.contextmanager
-    def video_lock(self, video_id: str, *, timeout: float = -1, on_wait: Any = None) -> Iterator[None]:
+    def video_lock(
+        self, video_id: str, *, timeout: float = -1, on_wait: Any = None
+    ) -> Iterator[None]:
         """Hold the per-video lock; call ``on_wait()`` once if another process holds it."""
         from filelock import FileLock, Timeout
 
@@ -308,21 +310,31 @@ class Store:
             if abspath not in rec.paths or rec.paths[-1] != abspath:
                 rec.paths = [x for x in rec.paths if x != abspath] + [abspath]
                 with self._tx() as c:
-                    c.execute("UPDATE videos SET paths=? WHERE video_id=?", (json.dumps(rec.paths), vid))
+                    c.execute(
+                        "UPDATE videos SET paths=? WHERE video_id=?", (json.dumps(rec.paths), vid)
+                    )
             return rec
         pr = probe(p)
         rec = VideoRecord(vid, pr, p.stat().st_size, [abspath], time.time())
         with self._tx() as c:
             c.execute(
                 "INSERT OR IGNORE INTO videos VALUES (?,?,?,?,?,?)",
-                (vid, rec.size, vid if full_hash else None, pr.model_dump_json(),
-                 json.dumps(rec.paths), rec.added),
+                (
+                    vid,
+                    rec.size,
+                    vid if full_hash else None,
+                    pr.model_dump_json(),
+                    json.dumps(rec.paths),
+                    rec.added,
+                ),
             )
         return rec
 
     def video(self, video_id: str) -> VideoRecord | None:
         """The record of ``video_id``, or None."""
-        rows = self._q("SELECT video_id, probe, size, paths, added FROM videos WHERE video_id=?", (video_id,))
+        rows = self._q(
+            "SELECT video_id, probe, size, paths, added FROM videos WHERE video_id=?", (video_id,)
+        )
         return self._record(rows[0]) if rows else None
 
     def videos(self) -> list[VideoRecord]:
@@ -348,7 +360,9 @@ class Store:
         from vidsleuth.tools.video import VideoProbe
 
         vid, probe_json, size, paths, added = row
-        return VideoRecord(vid, VideoProbe.model_validate_json(probe_json), size, json.loads(paths), added)
+        return VideoRecord(
+            vid, VideoProbe.model_validate_json(probe_json), size, json.loads(paths), added
+        )
 
     def remove(self, video_id: str) -> bool:
         """Delete a video and everything stored for it; True if it existed."""
@@ -400,8 +414,17 @@ class Store:
             )
             c.execute(
                 "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
-                (video_id, plan, chunk.id, chunk.index, chunk.t_start, chunk.t_end, chunk.segment,
-                 json.dumps([f[0] for f in frames]), time.time()),
+                (
+                    video_id,
+                    plan,
+                    chunk.id,
+                    chunk.index,
+                    chunk.t_start,
+                    chunk.t_end,
+                    chunk.segment,
+                    json.dumps([f[0] for f in frames]),
+                    time.time(),
+                ),
             )
 
     def chunks(self, video_id: str, plan: str) -> list[StoredChunk]:
@@ -415,7 +438,9 @@ class Store:
 
     def plans(self, video_id: str) -> list[str]:
         """The chunk plans that have stored chunks for this video."""
-        return [r[0] for r in self._q("SELECT DISTINCT plan FROM chunks WHERE video_id=?", (video_id,))]
+        return [
+            r[0] for r in self._q("SELECT DISTINCT plan FROM chunks WHERE video_id=?", (video_id,))
+        ]
 
     def frames(
         self, video_id: str, plan: str, t_start: float = 0.0, t_end: float = float("inf")
@@ -431,7 +456,9 @@ class Store:
         return [Frame(t=t, image=decode_jpeg(j), key=bool(k)) for t, k, j in rows]
 
     # ----------------------------------------------------------------------------- artifacts
-    def _put(self, video_id: str, producer: str, version: str, key: str, kind: str, data: bytes) -> None:
+    def _put(
+        self, video_id: str, producer: str, version: str, key: str, kind: str, data: bytes
+    ) -> None:
         with self._tx() as c:
             c.execute(
                 "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?)",
@@ -440,13 +467,16 @@ class Store:
 
     def _get(self, video_id: str, producer: str, version: str, key: str, kind: str) -> bytes | None:
         rows = self._q(
-            "SELECT kind, data FROM artifacts WHERE video_id=? AND producer=? AND version=? AND key=?",
+            "SELECT kind, data FROM artifacts "
+            "WHERE video_id=? AND producer=? AND version=? AND key=?",
             (video_id, producer, version, key),
         )
         if not rows:
             return None
         if rows[0][0] != kind:
-            raise StoreError(f"artifact {producer}@{version}/{key} of {video_id} is {rows[0][0]}, not {kind}")
+            raise StoreError(
+                f"artifact {producer}@{version}/{key} of {video_id} is {rows[0][0]}, not {kind}"
+            )
         return bytes(rows[0][1])
 
     def put_json(self, video_id: str, producer: str, version: str, key: str, value: Any) -> None:
@@ -458,7 +488,9 @@ class Store:
         data = self._get(video_id, producer, version, key, "json")
         return None if data is None else json.loads(data)
 
-    def put_array(self, video_id: str, producer: str, version: str, key: str, array: np.ndarray) -> None:
+    def put_array(
+        self, video_id: str, producer: str, version: str, key: str, array: np.ndarray
+    ) -> None:
         """Store a numpy array (``.npy`` bytes; atomic)."""
         import numpy as np
 
@@ -484,7 +516,9 @@ class Store:
     def producers(self, video_id: str | None = None) -> list[tuple[str, str, int]]:
         """``(producer, version, count)`` for every stored artifact family."""
         if video_id is None:
-            rows = self._q("SELECT producer, version, COUNT(*) FROM artifacts GROUP BY producer, version")
+            rows = self._q(
+                "SELECT producer, version, COUNT(*) FROM artifacts GROUP BY producer, version"
+            )
         else:
             rows = self._q(
                 "SELECT producer, version, COUNT(*) FROM artifacts WHERE video_id=? "

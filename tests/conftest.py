@@ -1,4 +1,4 @@
-"""Shared fixtures: real clips from ../shared (skipped when absent) and small encoded test videos."""
+"""Shared fixtures: real clips from ../shared (skipped when absent) and small test videos."""
 
 from __future__ import annotations
 
@@ -84,6 +84,8 @@ def counter_video(tmp_path: Path) -> Callable[..., Path]:
     """Factory: ``counter_video(seconds=..., fps=...)`` -> path of a fresh counter video."""
 
     def make(seconds: float = 6.0, fps: int = 10, **kw: object) -> Path:
-        return write_counter_video(tmp_path / f"counter_{seconds:g}s_{fps}fps.mp4", seconds, fps, **kw)  # type: ignore[arg-type]
+        return write_counter_video(
+            tmp_path / f"counter_{seconds:g}s_{fps}fps.mp4", seconds, fps, **kw
+        )  # type: ignore[arg-type]
 
     return make

@@ -1,4 +1,4 @@
-"""``vidsleuth index``: reuse, content addressing, resume after kill -9, two processes, bad input."""
+"""``vidsleuth index``: reuse, content ids, resume after kill -9, two processes, bad input."""
 
 from __future__ import annotations
 
@@ -36,8 +36,17 @@ def test_index_then_reuse_and_rename(
     video = counter_video(seconds=12.0, fps=10)
     store = str(tmp_path / "store")
     first = index_json(capsys, str(video), "--store", store, "--workers", "1")
-    assert {"video_id", "duration_s", "chunks_total", "chunks_computed", "chunks_reused", "seconds"} <= set(first)
-    assert first["chunks_total"] == 3 and first["chunks_computed"] == 3 and first["chunks_reused"] == 0
+    assert {
+        "video_id",
+        "duration_s",
+        "chunks_total",
+        "chunks_computed",
+        "chunks_reused",
+        "seconds",
+    } <= set(first)
+    assert (
+        first["chunks_total"] == 3 and first["chunks_computed"] == 3 and first["chunks_reused"] == 0
+    )
     assert first["duration_s"] == pytest.approx(12.0, abs=0.15)
 
     again = index_json(capsys, str(video), "--store", store)
@@ -109,12 +118,24 @@ def test_resume_after_kill_9(tmp_path: Path, counter_video: Callable[..., Path])
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_two_processes_index_the_same_video(tmp_path: Path, counter_video: Callable[..., Path]) -> None:
+def test_two_processes_index_the_same_video(
+    tmp_path: Path, counter_video: Callable[..., Path]
+) -> None:
     video = counter_video(seconds=120.0, fps=10, size=(320, 180))
     store = tmp_path / "store"
     procs = [
         subprocess.Popen(
-            [*CLI, "index", str(video), "--store", str(store), "--json", "--quiet", "--workers", "1"],
+            [
+                *CLI,
+                "index",
+                str(video),
+                "--store",
+                str(store),
+                "--json",
+                "--quiet",
+                "--workers",
+                "1",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -147,7 +168,9 @@ def _bad_inputs(tmp: Path, shared: Path | None) -> dict[str, Path]:
         st = out.add_stream("aac", rate=16000)
         st.layout = "mono"
         for i in range(20):
-            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            fr = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
             fr.sample_rate, fr.pts = 16000, i * 1024
             for pkt in st.encode(fr):
                 out.mux(pkt)
@@ -179,7 +202,9 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     assert (store / "index.sqlite").read_bytes() == snapshot
 
 
-def test_unusable_store_is_one_clear_line(tmp_path: Path, counter_video: Callable[..., Path]) -> None:
+def test_unusable_store_is_one_clear_line(
+    tmp_path: Path, counter_video: Callable[..., Path]
+) -> None:
     video = counter_video(seconds=2.0)
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
@@ -206,9 +231,21 @@ def test_unreadable_store_folder_as_another_user(
         store = base / "store"
         store.mkdir(mode=0o700)
         res = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *CLI, "index",
-             str(video), "--store", str(store)],
-            capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(base)},
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                *CLI,
+                "index",
+                str(video),
+                "--store",
+                str(store),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "HOME": str(base)},
         )
         if "Permission denied" in res.stderr and "python" in res.stderr.lower():
             pytest.skip("the venv is not readable by 'nobody'")

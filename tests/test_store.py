@@ -48,7 +48,7 @@ def test_corrupt_index_is_a_clear_error(tmp_path: Path) -> None:
     (root / "index.sqlite").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         (root / f"index.sqlite{suffix}").unlink(missing_ok=True)
-    with pytest.raises(StoreError, match="index.sqlite"):
+    with pytest.raises(StoreError, match=r"index\.sqlite"):
         Store.open(root)
 
 

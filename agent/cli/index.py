@@ -16,7 +16,13 @@ store_app = typer.Typer(help="Inspect and manage the persistent store.", no_args
 def _progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
     """A rich progress bar on stderr (disabled when ``quiet``)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"),
@@ -45,8 +51,12 @@ def index_cmd(
     from vidsleuth.memory.store import Store, check_video_path
 
     cfg = settings(
-        store=store, sample_fps=fps, chunk_seconds=chunk_seconds, workers=workers,
-        decoder=decoder, full_hash=full_hash,
+        store=store,
+        sample_fps=fps,
+        chunk_seconds=chunk_seconds,
+        workers=workers,
+        decoder=decoder,
+        full_hash=full_hash,
     )
     for v in videos:  # fail on an obviously bad path before any work starts
         check_video_path(v)
@@ -114,7 +124,9 @@ def store_rm(
         for ref in video_ids:
             matches = [r.video_id for r in st.videos() if r.video_id.startswith(ref)]
             if len(matches) != 1:
-                raise StoreError(f"{ref}: {'no' if not matches else 'ambiguous'} video id in {cfg.store}")
+                raise StoreError(
+                    f"{ref}: {'no' if not matches else 'ambiguous'} video id in {cfg.store}"
+                )
             st.remove(matches[0])
             typer.echo(f"removed {matches[0]}")
 
