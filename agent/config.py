@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,12 +33,46 @@ class Settings(BaseSettings):
     chunk_seconds: float = Field(4.0, gt=0, description="length of one chunk window")
     segment_seconds: float = Field(60.0, gt=0, description="target length of one segment")
     thumb_max_side: int = Field(640, ge=64, description="longest side of cached frames (px)")
-    workers: int = Field(2, ge=1, description="decoder worker processes")
+    workers: int = Field(
+        1, ge=1, description="decoder processes (1: FFmpeg threads already use every core)"
+    )
     full_hash: bool = Field(False, description="fingerprint videos by a full content hash")
 
     # --- perception (issue 3) ---------------------------------------------------------------
+    perceivers: str = Field(
+        "ocr,objects,tags,speech,subtitles",
+        description="perceivers `look`, `listen` and `index --perceive all` run (comma-separated)",
+    )
+    ocr_engine: str = Field("rapidocr", description="OCR engine: rapidocr or tesseract")
+    perception_max_side: int = Field(1280, ge=64, description="frames are downscaled to this first")
+    object_min_score: float = Field(0.3, gt=0, le=1, description="YOLO detection threshold")
+    tags_top_k: int = Field(5, ge=1, le=50, description="ImageNet labels kept per frame")
+    speech_window_s: float = Field(600.0, gt=0, description="audio decoded and cached per unit")
 
     # --- models (issue 3) -------------------------------------------------------------------
+    chat_backend: Literal["llamacpp", "transformers", "openai-compatible", "vllm"] = Field(
+        "llamacpp", description="chat backend"
+    )
+    chat_model: str = Field(
+        "qwen2.5-coder-1.5b",
+        description="registry name (`vidsleuth models ls`), GGUF path, local folder or hub id",
+    )
+    text_embedder: str = Field(
+        "minilm",
+        description="registry name, sentence-transformers folder, clip:<id>, open_clip:<arch>",
+    )
+    image_embedder: str | None = Field(
+        None, description="clip:<path-or-hub-id> or open_clip:<arch>[:<checkpoint>]; none offline"
+    )
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="OpenAI-compatible server (vllm serve, Ollama)"
+    )
+    openai_api_key: str | None = Field(None, description="bearer token for that server")
+    llm_threads: int = Field(2, ge=1, description="llama.cpp CPU threads")
+    llm_context: int = Field(8192, ge=512, description="llama.cpp context window (tokens)")
+    llm_gpu_layers: int = Field(0, ge=0, description="llama.cpp layers offloaded to a GPU")
+    llm_max_retries: int = Field(2, ge=0, description="re-asks after an unusable JSON reply")
+    model_device: str = Field("auto", description="transformers/torch device: auto, cpu, cuda")
 
     # --- memory (issue 4) -------------------------------------------------------------------
     chroma_url: str | None = Field(
@@ -46,6 +81,39 @@ class Settings(BaseSettings):
     chroma_lock_timeout: float = Field(
         30.0, ge=0, description="seconds to wait for the embedded store's single-writer lock"
     )
+
+    # --- retrieval (issue 5) ----------------------------------------------------------------
+    retriever_ckpt: Path | None = Field(
+        None, description="R-VLM retriever checkpoint (default: the one shipped in the package)"
+    )
+    retriever_k: int = Field(5, ge=1, description="chunks kept by top-K retrieval")
+    retriever_mass: float = Field(
+        0.8, gt=0, le=1, description="adaptive K: keep chunks until this softmax score mass"
+    )
+    retriever_budget: int = Field(16, ge=1, description="adaptive K: at most this many chunks")
+    retriever_frames_per_chunk: int = Field(
+        2, ge=1, description="frames handed to perception per chosen chunk, best first"
+    )
+
+    # --- agent (issue 6) --------------------------------------------------------------------
+    agent_max_rounds: int = Field(3, ge=1, description="investigation rounds per question")
+    agent_max_frames: int = Field(600, ge=0, description="frames one question may decode")
+    agent_max_tokens: int = Field(12000, ge=0, description="model tokens one question may use")
+    agent_max_seconds: float = Field(600.0, gt=0, description="wall seconds per question")
+    agent_stop_threshold: float = Field(0.75, ge=0, le=1, description="stop when confidence >= this")
+    agent_stop_weights: tuple[float, float, float, float] = Field(
+        (-3.0, 2.5, 2.0, 4.0),
+        description="stop-rule logistic weights: bias, agreement, stated confidence, score margin",
+    )
+    agent_top_k: int = Field(8, ge=1, description="candidate spans kept from retrieval")
+    agent_map_groups: int = Field(2, ge=1, description="evidence groups answered per round")
+    agent_group_lines: int = Field(16, ge=1, description="evidence lines in one map prompt")
+    agent_answer_tokens: int = Field(96, ge=16, description="max tokens of one map reply")
+    agent_plan_with_model: bool = Field(True, description="ask the model what to look for")
+    agent_zoom_fps: float = Field(2.0, gt=0, description="frame rate when zooming into a span")
+    agent_zoom_max_side: int = Field(960, ge=64, description="frame size when zooming (px)")
+    agent_zoom_spans: int = Field(2, ge=1, description="spans zoomed into per refine round")
+    agent_confirm_expensive: bool = Field(False, description="pause for the user before zooming")
 
     @field_validator("store", mode="before")
     @classmethod
