@@ -1,0 +1,85 @@
+"""Indexing on demand: everything the agent's first round reads, built once per video.
+
+The coarse index is three layers, each cached and resumable: the chunk frames
+(:func:`vidsleuth.memory.indexer.index_video`), coarse perception of every chunk
+(:func:`vidsleuth.tools.perception.cache.perceive_video`, the perceivers in
+``Settings.perceivers``) and the episodic chunk records built from those observations (what
+``search_memory`` searches).  A second call finds every layer stored and does no work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vidsleuth.agent.config import Settings
+
+Progress = Callable[[str, int, int], None]
+
+
+def stored_observations(
+    store: Any, video_id: str, names: list[str], settings: Settings
+) -> list[Any]:
+    """Every coarse observation of ``names`` stored for a video (problems left out)."""
+    from vidsleuth.tools.perception.registry import make_perceiver
+    from vidsleuth.tools.perception.types import Observation
+
+    out: list[Observation] = []
+    for n in names:
+        p = make_perceiver(n, settings)
+        for key in store.keys(video_id, p.name, p.version):
+            if key.startswith("features/"):
+                continue
+            for o in store.get_json(video_id, p.name, p.version, key) or []:
+                obs = Observation.model_validate(o)
+                if obs.kind != "problem":
+                    out.append(obs)
+    return out
+
+
+def prepare_video(
+    store: Any,
+    path: str | Path,
+    settings: Settings,
+    memory: dict[str, Any] | None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Index frames, perception and episodic memory of ``path``; return a summary."""
+    from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
+    from vidsleuth.tools.perception.cache import perceive_video
+    from vidsleuth.tools.perception.registry import parse_names
+
+    t0 = time.perf_counter()
+
+    def frames_progress(done: int, total: int) -> None:
+        if progress:
+            progress("frames", done, total)
+
+    summary = index_video(store, path, settings, progress=frames_progress)
+    record = store.video(summary.video_id)
+    plan = chunk_plan_for(record, settings)
+    names = parse_names(settings.perceivers)
+    if not record.probe.has_audio:
+        names = [n for n in names if n != "speech"]
+    perceive_video(
+        store,
+        record,
+        plan,
+        names,
+        progress,
+        settings=settings,
+        frames_plan=plan_key(plan, settings),
+    )
+    written = 0
+    if memory is not None:
+        obs = stored_observations(store, record.video_id, names, settings)
+        spans = [(c.t_start, c.t_end) for c in plan.chunks]
+        _, written = memory["episodic"].write_chunks(record.video_id, obs, spans)
+    return {
+        "video_id": record.video_id,
+        "chunks": summary.chunks_total,
+        "memory_records_written": written,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }

@@ -1,0 +1,349 @@
+"""The Python face of the agent: ``VideoAgent(config).ask(video, question, options) -> Answer``.
+
+A *session* is a LangGraph thread checkpointed with ``SqliteSaver`` in ``<store>/sessions.sqlite``.
+Every step of every question is saved, so a session is resumable by id from another process (a
+killed or paused question continues with :meth:`VideoAgent.resume`, a new question with
+``ask(..., session=id)``), and the session channels of the state (``notes``, ``history``) carry
+what earlier questions found into later ones.  Heavy libraries load on first use only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from vidsleuth.agent.config import Settings
+from vidsleuth.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vidsleuth.memory.store import Store, VideoRecord
+    from vidsleuth.tools.base import Usage
+    from vidsleuth.tools.models.base import ChatModel
+    from vidsleuth.tools.registry import ToolRegistry
+
+StepCallback = Callable[[str, dict[str, Any]], None]
+PauseCallback = Callable[[dict[str, Any]], bool]
+Progress = Callable[[str, int, int], None]
+
+
+class Evidence(BaseModel):
+    """A moment that supports the answer."""
+
+    t_start: float
+    t_end: float
+    why: str = ""
+
+
+class Answer(BaseModel):
+    """The result of one question: the answer, how sure, where it was seen, why the agent
+    stopped, what it did (trace) and what it spent (cost)."""
+
+    question: str
+    options: list[str] = Field(default_factory=list)
+    answer: str = Field("", description="the option letter when options were given")
+    answer_text: str = ""
+    confidence: float = 0.0
+    evidence: list[Evidence] = Field(default_factory=list)
+    stop_reason: str = ""
+    trace: list[dict[str, Any]] = Field(default_factory=list)
+    cost: dict[str, Any] = Field(default_factory=dict)
+    session_id: str = ""
+    video_id: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``vidsleuth ask --json`` document."""
+        return {
+            "answer": self.answer,
+            "answer_text": self.answer_text,
+            "confidence": self.confidence,
+            "evidence": [e.model_dump() for e in self.evidence],
+            "stop_reason": self.stop_reason,
+            "cost": self.cost,
+            "session_id": self.session_id,
+            "video_id": self.video_id,
+        }
+
+
+def _plain(update: Any) -> dict[str, Any]:
+    """A node's update as plain values (``Overwrite(x)`` -> ``x``) for step callbacks."""
+    from langgraph.types import Overwrite
+
+    return {k: v.value if isinstance(v, Overwrite) else v for k, v in dict(update or {}).items()}
+
+
+def sessions_path(store: str | Path) -> Path:
+    return Path(store) / "sessions.sqlite"
+
+
+class VideoAgent:
+    """Investigates videos to answer questions; one instance may serve many questions.
+
+    ``chat`` and ``registry`` default to the configured chat model (loaded on the first question)
+    and the built-in tools plus plug-ins.  ``checkpoint=False`` keeps sessions in memory only.
+    ``index=False`` skips indexing on demand (the video must already be in the store).
+    """
+
+    def __init__(
+        self,
+        config: Settings | None = None,
+        *,
+        chat: ChatModel | None = None,
+        registry: ToolRegistry | None = None,
+        store: Store | None = None,
+        checkpoint: bool = True,
+        index: bool = True,
+        resources: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = config or Settings()
+        self._chat = chat
+        self._registry = registry
+        self._store = store
+        self._own_store = store is None
+        self._checkpoint = checkpoint
+        self._index = index
+        self.resources: dict[str, Any] = resources if resources is not None else {}
+        self._graph: Any = None
+        self._saver: Any = None
+        self._conn: sqlite3.Connection | None = None
+        self.session_id: str | None = None
+        self.last_usage: Usage | None = None
+
+    # ------------------------------------------------------------------------- handles
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from vidsleuth.memory.store import Store
+
+            self._store = Store.open(self.settings.store)
+        return self._store
+
+    @property
+    def registry(self) -> ToolRegistry:
+        if self._registry is None:
+            from vidsleuth.tools.registry import default_registry
+
+            self._registry = default_registry()
+        return self._registry
+
+    @property
+    def chat(self) -> ChatModel:
+        if self._chat is None:
+            from vidsleuth.tools.models.factory import load_chat_model
+
+            self._chat = load_chat_model(self.settings)
+        return self._chat
+
+    @property
+    def graph(self) -> Any:
+        if self._graph is None:
+            from vidsleuth.graphs.build import build_graph
+
+            if self._checkpoint:
+                from langgraph.checkpoint.sqlite import SqliteSaver
+
+                path = sessions_path(self.store.root)
+                self._conn = sqlite3.connect(path, check_same_thread=False, timeout=60.0)
+                self._saver = SqliteSaver(self._conn)
+            else:
+                from langgraph.checkpoint.memory import InMemorySaver
+
+                self._saver = InMemorySaver()
+            self._graph = build_graph(self._saver)
+        return self._graph
+
+    def close(self) -> None:
+        mem = self.resources.pop("memory", None)
+        if mem is not None:
+            mem["chroma"].close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._own_store and self._store is not None:
+            self._store.close()
+            self._store = None
+        self._graph = None
+
+    def __enter__(self) -> VideoAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------- videos
+    def memory(self) -> dict[str, Any]:
+        """The memory handles (Chroma, embedder, episodic/session/semantic), opened once."""
+        if "memory" not in self.resources:
+            from vidsleuth.tools.builtin import open_memory
+
+            self.resources["memory"] = open_memory(self.settings)
+        return self.resources["memory"]  # type: ignore[no-any-return]
+
+    def video(self, video: str | Path, *, progress: Progress | None = None) -> VideoRecord:
+        """The store record of ``video`` (a path, or the id of a stored video), indexing a path on
+        demand so the coarse index exists before the first question."""
+        p = Path(video)
+        if not p.exists():
+            rec = self.store.video(str(video))
+            if rec is None:
+                matches = [r for r in self.store.videos() if r.video_id.startswith(str(video))]
+                if len(matches) != 1:
+                    from vidsleuth.memory.store import check_video_path
+
+                    check_video_path(p)  # raises the clear "no such file" error
+                rec = matches[0]
+            return rec
+        if self._index:
+            from vidsleuth.agent.indexing import prepare_video
+
+            memory = self.memory() if "search_memory" in self.registry else None
+            info = prepare_video(self.store, p, self.settings, memory, progress)
+            rec = self.store.video(info["video_id"])
+            assert rec is not None
+            return rec
+        return self.store.register(p, full_hash=self.settings.full_hash)
+
+    # ------------------------------------------------------------------------- asking
+    def _deps(self, record: VideoRecord, session_id: str) -> Any:
+        from vidsleuth.graphs.deps import AgentDeps
+        from vidsleuth.tools.base import Budget, ToolContext, Usage
+
+        s = self.settings
+        budget = Budget(
+            max_rounds=s.agent_max_rounds,
+            max_frames=s.agent_max_frames,
+            max_tokens=s.agent_max_tokens,
+            max_seconds=s.agent_max_seconds,
+        )
+        chat: ChatModel | None
+        try:
+            chat = self.chat
+        except Exception as err:  # no model: the agent still retrieves and reports evidence
+            self.resources.setdefault("problems", []).append(f"chat model unavailable: {err}")
+            chat = None
+        ctx = ToolContext(
+            settings=s,
+            store=self.store,
+            record=record,
+            chat=chat,
+            budget=budget,
+            usage=Usage(),
+            resources=self.resources,
+        )
+        return AgentDeps(ctx=ctx, registry=self.registry, session_id=session_id)
+
+    def _config(self, session_id: str) -> dict[str, Any]:
+        limit = 40 + 12 * self.settings.agent_max_rounds
+        return {"configurable": {"thread_id": session_id}, "recursion_limit": limit}
+
+    def session_state(self, session_id: str) -> dict[str, Any]:
+        """The checkpointed state of a session ({} when unknown)."""
+        snap = self.graph.get_state(self._config(session_id))
+        return dict(snap.values or {})
+
+    def ask(
+        self,
+        video: str | Path,
+        question: str,
+        options: Sequence[str] | None = None,
+        *,
+        session: str | None = None,
+        on_step: StepCallback | None = None,
+        on_pause: PauseCallback | None = None,
+        progress: Progress | None = None,
+    ) -> Answer:
+        """Answer ``question`` about ``video`` (a path or a stored video id).
+
+        ``session`` continues that session (what its earlier questions learned is used); without
+        it the agent's current session continues, or a new one starts.  ``on_step(node, update)``
+        sees every step as it happens; ``on_pause(payload) -> bool`` is asked before expensive
+        steps when ``agent_confirm_expensive`` is set (no callback: go ahead).
+        """
+        if not question.strip():
+            raise ConfigError("the question is empty")
+        opts = [str(o) for o in (options or [])]
+        if len(opts) == 1 or len(opts) > 10:
+            raise ConfigError(f"give between 2 and 10 options, not {len(opts)}")
+        record = self.video(video, progress=progress)
+        sid = session or self.session_id or uuid.uuid4().hex[:12]
+        known = self.session_state(sid)
+        if known.get("video_id") and known["video_id"] != record.video_id:
+            raise ConfigError(
+                f"session {sid} is about video {known['video_id']}, not {record.video_id}; "
+                "start a new session for another video"
+            )
+        self.session_id = sid
+        inp = {"question": question.strip(), "options": opts, "video_id": record.video_id}
+        return self._run(inp, record, sid, on_step, on_pause)
+
+    def resume(
+        self,
+        session_id: str,
+        *,
+        on_step: StepCallback | None = None,
+        on_pause: PauseCallback | None = None,
+    ) -> Answer | None:
+        """Finish the question a session was working on when it was interrupted or killed; None
+        when that session has nothing unfinished."""
+        snap = self.graph.get_state(self._config(session_id))
+        if not snap.values:
+            raise ConfigError(f"no session {session_id!r} in {sessions_path(self.store.root)}")
+        if not snap.next:
+            return None
+        record = self.store.video(snap.values["video_id"])
+        if record is None:
+            raise ConfigError(
+                f"session {session_id}: its video {snap.values['video_id']} left the store"
+            )
+        self.session_id = session_id
+        return self._run(None, record, session_id, on_step, on_pause)
+
+    def _run(
+        self,
+        inp: dict[str, Any] | None,
+        record: VideoRecord,
+        sid: str,
+        on_step: StepCallback | None,
+        on_pause: PauseCallback | None,
+    ) -> Answer:
+        from langgraph.types import Command
+
+        deps = self._deps(record, sid)
+        cfg = self._config(sid)
+        t0 = time.perf_counter()
+        payload: Any = inp
+        while True:
+            interrupted: list[Any] = []
+            for chunk in self.graph.stream(payload, cfg, context=deps, stream_mode="updates"):
+                for name, update in chunk.items():
+                    if name == "__interrupt__":
+                        interrupted.extend(update)
+                    elif on_step is not None:
+                        on_step(name, _plain(update))
+            if not interrupted:
+                break
+            ask = interrupted[0].value if hasattr(interrupted[0], "value") else interrupted[0]
+            ok = True if on_pause is None else bool(on_pause(ask))
+            payload = Command(resume=ok)
+        state = self.session_state(sid)
+        self.last_usage = deps.ctx.usage
+        cost = deps.ctx.usage.as_dict()
+        cost["seconds"] = round(time.perf_counter() - t0, 3)
+        return Answer(
+            question=state.get("question", ""),
+            options=list(state.get("options") or []),
+            answer=state.get("answer", ""),
+            answer_text=state.get("answer_text", ""),
+            confidence=float(state.get("confidence", 0.0)),
+            evidence=[Evidence(**e) for e in state.get("evidence", [])],
+            stop_reason=state.get("stop_reason", ""),
+            trace=list(state.get("trace", [])),
+            cost=cost,
+            session_id=sid,
+            video_id=record.video_id,
+        )

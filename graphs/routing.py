@@ -1,0 +1,192 @@
+"""Routing decisions and the arithmetic behind them: budgets, evidence groups, the vote.
+
+Kept apart from the nodes so each rule is a small pure function with its own tests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from vidsleuth.graphs.deps import AgentDeps
+from vidsleuth.graphs.state import Finding
+from vidsleuth.graphs.stop import StopFeatures
+from vidsleuth.tools.base import exhausted
+
+#: times the search may be widened when nothing fitted, before the agent gives up
+MAX_WIDEN = 2
+#: longest evidence group (seconds): one map prompt stays about one moment
+MAX_GROUP_SECONDS = 60.0
+
+
+def tokens_left(deps: AgentDeps) -> float:
+    b = deps.ctx.budget.max_tokens
+    return math.inf if b is None else b - deps.ctx.usage.tokens
+
+
+def budget_stop(deps: AgentDeps, rounds_done: int) -> str | None:
+    """The budget that has run out (``max_rounds``, ``max_frames``, ``max_tokens``,
+    ``max_seconds``), or None."""
+    return exhausted(deps.ctx.budget, deps.ctx.usage, rounds_done)
+
+
+def stop_reason(deps: AgentDeps, conf: float, rounds_done: int, pending: str = "") -> str:
+    """Why to stop now ("" = keep investigating).  Confidence first: a confident answer found
+    on the last affordable round is reported as confident, not as out of budget."""
+    if conf >= deps.settings.agent_stop_threshold:
+        return "confident"
+    if pending:
+        return pending
+    return budget_stop(deps, rounds_done) or ""
+
+
+def group_findings(findings: Sequence[Finding], gap: float) -> list[dict[str, Any]]:
+    """Findings with text, clustered in time (touching within ``gap`` s, at most
+    :data:`MAX_GROUP_SECONDS` long), best group first.  Each group is ``{key, t_start, t_end,
+    score, findings}`` with its findings best first; ``key`` changes when a group grows, so a
+    group that zooming added evidence to is answered again."""
+    items = sorted((f for f in findings if f.get("text")), key=lambda f: (f["t_start"], f["t_end"]))
+    groups: list[dict[str, Any]] = []
+    for f in items:
+        g = groups[-1] if groups else None
+        if (
+            g is not None
+            and f["t_start"] <= g["t_end"] + gap
+            and max(g["t_end"], f["t_end"]) - g["t_start"] <= MAX_GROUP_SECONDS
+        ):
+            g["t_end"] = max(g["t_end"], f["t_end"])
+            g["findings"].append(f)
+        else:
+            groups.append({"t_start": f["t_start"], "t_end": f["t_end"], "findings": [f]})
+    for g in groups:
+        g["findings"].sort(key=lambda f: (-(f.get("score") or 0.0), f["t_start"]))
+        g["score"] = float(max((f.get("score") or 0.0) for f in g["findings"]))
+        g["key"] = f"{g['t_start']:.1f}-{g['t_end']:.1f}:{len(g['findings'])}"
+    groups.sort(key=lambda g: (-g["score"], g["t_start"]))
+    return groups
+
+
+def cited_span(group: dict[str, Any], time_s: float) -> tuple[float, float]:
+    """The evidence span for a partial answer citing ``time_s``: the finding at that time in the
+    group, else the group's best finding (small models often cite a wrong time)."""
+    fs = group["findings"]
+    at = [f for f in fs if f["t_start"] - 1.0 <= time_s <= f["t_end"] + 1.0]
+
+    def fit(f: Finding) -> tuple[bool, float]:  # inside [start, end) first, then the shortest
+        return (not f["t_start"] <= time_s < f["t_end"], f["t_end"] - f["t_start"])
+
+    best = min(at, key=fit) if at else fs[0]
+    return float(best["t_start"]), float(best["t_end"])
+
+
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def normalise_answer(answer: str) -> str:
+    a = " ".join(_PUNCT.sub(" ", answer.lower()).split())
+    return "" if a in ("", "none", "unknown", "n a") else a
+
+
+def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def vote(
+    partials: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]], StopFeatures]:
+    """Merge partial answers: weight = stated confidence x (0.5 + group retrieval score).
+
+    Returns the winning answer (an option letter as given, or the first spelling of an open
+    answer; "" when every partial abstained), the partials backing it, and the stop features.
+    """
+    weights: dict[str, float] = {}
+    spelled: dict[str, str] = {}
+    for p in partials:
+        key = normalise_answer(str(p["answer"]))
+        if not key:
+            continue
+        w = max(0.0, float(p["confidence"])) * (0.5 + max(0.0, float(p.get("group_score") or 0.0)))
+        weights[key] = weights.get(key, 0.0) + w
+        spelled.setdefault(key, str(p["answer"]).strip())
+    if not weights:
+        return "", [], StopFeatures()
+
+    def best_score(key: str) -> float:
+        return max(
+            float(p.get("group_score") or 0.0)
+            for p in partials
+            if normalise_answer(str(p["answer"])) == key
+        )
+
+    win = max(weights, key=lambda k: (weights[k], best_score(k)))
+    support = [p for p in partials if normalise_answer(str(p["answer"])) == win]
+    total = sum(weights.values())
+    agreement = weights[win] / total if total > 0 else 1.0 / len(weights)
+    stated = max(float(p["confidence"]) for p in support)
+    s_win = best_score(win)
+    spans = [(float(p["t_start"]), float(p["t_end"])) for p in support]
+    others = [
+        float(p.get("group_score") or 0.0)
+        for p in partials
+        if normalise_answer(str(p["answer"])) not in ("", win)
+    ]
+    others += [
+        float(g["score"])
+        for g in groups
+        if not any(_overlaps((g["t_start"], g["t_end"]), sp) for sp in spans)
+    ]
+    margin = max(-1.0, min(1.0, s_win - max(others, default=0.0)))
+    return spelled[win], support, StopFeatures(agreement=agreement, stated=stated, margin=margin)
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _tokens(text: str) -> set[str]:
+    return {w for w in _TOKEN.findall(text.lower()) if len(w) > 1 or w.isdigit()}
+
+
+def option_matches(
+    group: dict[str, Any], options: Sequence[str], *, min_share: float = 0.6, lead: float = 0.2
+) -> dict[str, Any] | None:
+    """A partial answer from plain text matching: the option whose words appear in a finding
+    of the group (OCR, speech), when one option clearly leads.  No model call; on CPU the text
+    read or heard is the strongest evidence for a needle, and a second opinion that can disagree
+    with the model makes the agreement feature informative."""
+    best: list[tuple[float, int, Finding]] = []
+    for i, opt in enumerate(options):
+        want = _tokens(opt)
+        if not want:
+            continue
+        share, at = 0.0, group["findings"][0]
+        for f in group["findings"]:
+            if is_remembered_answer(f):
+                continue  # the agent's own earlier answers are not evidence
+            got = len(want & _tokens(str(f.get("text", "")))) / len(want)
+            if got > share:
+                share, at = got, f
+        best.append((share, i, at))
+    best.sort(key=lambda x: -x[0])
+    if not best or best[0][0] < min_share:
+        return None
+    if len(best) > 1 and best[0][0] - best[1][0] < lead:
+        return None
+    share, i, f = best[0]
+    letter = "ABCDEFGHIJ"[i]
+    return {
+        "answer": letter,
+        "confidence": round(0.9 * share, 4),
+        "t_start": float(f["t_start"]),
+        "t_end": float(f["t_end"]),
+        "why": f"{f.get('kind', '')} {str(f.get('text', ''))[:80]!r} matches option {letter}",
+        "source": "match",
+    }
+
+
+def is_remembered_answer(f: Finding) -> bool:
+    """A finding that is an answer the agent gave earlier (session notes or session facts)."""
+    return f.get("kind") in ("answer", "memory.fact") or str(f.get("source", "")).endswith(
+        ":session"
+    )

@@ -1,0 +1,104 @@
+"""The calibrated stop rule: a small logistic model over evidence features, not a model's flag.
+
+Three features, each in a known range:
+
+* ``agreement`` (0..1): share of the vote weight of all partial answers that backs the winner;
+  independent evidence groups agreeing is the strongest sign the answer is right.
+* ``stated`` (0..1): the highest confidence the model stated for the winner (small models are
+  over-confident, so this gets a weight fitted on data rather than trusted as is).
+* ``margin`` (-1..1): retrieval score of the best span backing the winner minus that of the best
+  span backing anything else (or of the best span not backing it): a needle that retrieval
+  singled out is more trustworthy than one tied with a distractor.
+
+``confidence = sigmoid(b + w_a * agreement + w_s * stated + w_m * margin)``; the weights live in
+``Settings.agent_stop_weights`` and :func:`fit_weights` fits them on labelled runs (the synthetic
+needle benchmark), :func:`reliability_table` checks the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+FEATURES = ("agreement", "stated", "margin")
+
+
+@dataclass(frozen=True)
+class StopFeatures:
+    agreement: float = 0.0
+    stated: float = 0.0
+    margin: float = 0.0
+
+    def vector(self) -> list[float]:
+        return [self.agreement, self.stated, self.margin]
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in asdict(self).items()}
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def confidence(features: StopFeatures, weights: Sequence[float]) -> float:
+    """The calibrated probability that the current answer is right."""
+    if len(weights) != 1 + len(FEATURES):
+        raise ValueError(
+            f"stop weights need {1 + len(FEATURES)} numbers (bias, {', '.join(FEATURES)})"
+        )
+    b, *w = weights
+    return _sigmoid(b + sum(wi * xi for wi, xi in zip(w, features.vector(), strict=True)))
+
+
+def fit_weights(
+    rows: Sequence[StopFeatures],
+    correct: Sequence[bool],
+    *,
+    l2: float = 0.01,
+    steps: int = 3000,
+    lr: float = 0.5,
+) -> tuple[float, ...]:
+    """Fit ``(bias, w_agreement, w_stated, w_margin)`` by L2-regularised logistic regression
+    (plain gradient descent: four parameters, no library needed)."""
+    if len(rows) != len(correct) or not rows:
+        raise ValueError("need as many labels as feature rows, and at least one row")
+    xs = [[1.0, *r.vector()] for r in rows]
+    ys = [1.0 if c else 0.0 for c in correct]
+    w = [0.0] * len(xs[0])
+    n = len(xs)
+    for _ in range(steps):
+        grad = [0.0] * len(w)
+        for x, y in zip(xs, ys, strict=True):
+            p = _sigmoid(sum(wi * xi for wi, xi in zip(w, x, strict=True)))
+            for j, xj in enumerate(x):
+                grad[j] += (p - y) * xj / n
+        for j in range(len(w)):
+            w[j] -= lr * (grad[j] + (l2 * w[j] if j else 0.0))
+    return tuple(round(v, 4) for v in w)
+
+
+def reliability_table(
+    confidences: Sequence[float], correct: Sequence[bool], *, bins: int = 5
+) -> list[dict[str, float]]:
+    """Rows ``{lo, hi, n, mean_confidence, accuracy}`` per confidence bucket (empty ones
+    left out)."""
+    rows = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, c in enumerate(confidences) if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if not idx:
+            continue
+        rows.append(
+            {
+                "lo": lo,
+                "hi": hi,
+                "n": len(idx),
+                "mean_confidence": round(sum(confidences[i] for i in idx) / len(idx), 4),
+                "accuracy": round(sum(1 for i in idx if correct[i]) / len(idx), 4),
+            }
+        )
+    return rows

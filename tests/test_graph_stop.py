@@ -1,0 +1,92 @@
+"""The calibrated stop rule: confidence from features, fitting the weights, reliability table."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from vidsleuth.agent.config import Settings
+from vidsleuth.graphs.routing import group_findings, option_matches, vote
+from vidsleuth.graphs.stop import StopFeatures, confidence, fit_weights, reliability_table
+
+
+def test_confidence_is_monotone_in_every_feature():
+    w = Settings(store="/x").agent_stop_weights
+    base = StopFeatures(agreement=0.5, stated=0.5, margin=0.1)
+    c0 = confidence(base, w)
+    for field in ("agreement", "stated", "margin"):
+        up = StopFeatures(**{**base.as_dict(), field: getattr(base, field) + 0.3})
+        assert confidence(up, w) > c0
+    with pytest.raises(ValueError):
+        confidence(base, (1.0, 2.0))
+
+
+def test_fit_weights_recovers_a_usable_rule():
+    rng = random.Random(0)
+    rows, labels = [], []
+    for _ in range(300):
+        agree = rng.random()
+        f = StopFeatures(agreement=agree, stated=rng.random(), margin=rng.uniform(-0.2, 0.5))
+        rows.append(f)
+        labels.append(rng.random() < agree)  # correctness driven by agreement only
+    w = fit_weights(rows, labels)
+    assert w[1] > 2.0 and abs(w[2]) < 1.0
+    conf = [confidence(r, w) for r in rows]
+    table = reliability_table(conf, labels, bins=5)
+    assert sum(r["n"] for r in table) == 300
+    for r in table:  # calibrated: accuracy close to mean confidence in each well-filled bucket
+        if r["n"] >= 30:
+            assert abs(r["accuracy"] - r["mean_confidence"]) < 0.15
+
+
+def test_vote_weights_and_margin():
+    partials = [
+        {
+            "answer": "B",
+            "confidence": 0.9,
+            "group_score": 0.8,
+            "t_start": 10,
+            "t_end": 12,
+            "why": "",
+        },
+        {
+            "answer": "B",
+            "confidence": 0.6,
+            "group_score": 0.5,
+            "t_start": 40,
+            "t_end": 42,
+            "why": "",
+        },
+        {
+            "answer": "C",
+            "confidence": 0.7,
+            "group_score": 0.3,
+            "t_start": 90,
+            "t_end": 92,
+            "why": "",
+        },
+        {
+            "answer": "none",
+            "confidence": 0.9,
+            "group_score": 0.9,
+            "t_start": 5,
+            "t_end": 6,
+            "why": "",
+        },
+    ]
+    win, support, f = vote(partials, [])
+    assert win == "B" and len(support) == 2
+    assert 0.5 < f.agreement < 1 and f.stated == 0.9
+    assert f.margin == pytest.approx(0.8 - 0.3)
+    assert vote([partials[3]], []) == ("", [], StopFeatures())
+
+
+def test_option_match_needs_a_clear_lead():
+    fs = [{"t_start": 50, "t_end": 54, "kind": "ocr", "text": "AMBER HARBOR 66", "score": 0.7}]
+    g = group_findings(fs, gap=4)[0]
+    m = option_matches(g, ["amber harbor 66", "silver canyon 12"])
+    assert m["answer"] == "A" and m["t_start"] == 50
+    assert option_matches(g, ["amber harbor 66", "amber harbor 67"])["answer"] == "A"
+    assert option_matches(g, ["amber harbor", "harbor 66"]) is None  # both fully present
+    assert option_matches(g, ["red", "blue"]) is None

@@ -1,0 +1,353 @@
+"""The built-in tools: thin adapters from the agent's tool contract to the other layers.
+
+Each adapter translates arguments into one layer call and the layer's records into
+:class:`~vidsleuth.tools.base.Findings`.  A tool is registered only when the layer it wraps is
+installed (checked with ``importlib.util.find_spec``, which imports nothing heavy), so a missing
+layer means a missing tool, never a fake result.  Expensive handles (perceivers, the Chroma store,
+the text embedder) are built once per session through ``ToolContext.resource``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from vidsleuth.tools.base import Finding, Findings, ToolCallError, ToolContext
+from vidsleuth.tools.registry import tool
+
+#: every built-in tool name (whether or not its layer is installed here)
+BUILTIN_NAMES = (
+    "search_memory",
+    "recall_entity",
+    "remember_fact",
+    "read_text",
+    "detect_objects",
+    "transcribe",
+    "inspect_interval",
+    "look_at_frames",
+)
+#: spans longer than this are cut to their first part by the span tools (one call stays cheap)
+MAX_SPAN_CHUNKS = 8
+_LOOK_TO_PERCEIVER = {"read_text": "ocr", "detect_objects": "objects"}
+
+
+def _has(*modules: str) -> bool:
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in modules)
+    except ModuleNotFoundError:
+        return False
+
+
+def _when(*modules: str) -> Callable[[Callable[..., Any]], Any]:
+    """Register the decorated tool only when ``modules`` are importable."""
+    if _has(*modules):
+        return tool
+    return lambda fn: fn
+
+
+_MEMORY = (
+    "vidsleuth.memory.episodic",
+    "vidsleuth.memory.session",
+    "vidsleuth.memory.semantic",
+    "chromadb",
+)
+_PERCEPTION = ("vidsleuth.tools.perception.cache", "vidsleuth.memory.indexer")
+
+
+# ------------------------------------------------------------------------------ arguments
+class SearchArgs(BaseModel):
+    query: str = Field(description="words likely to be written, said or shown", min_length=1)
+    k: int = Field(8, ge=1, le=50, description="how many spans to return")
+
+
+class SpanArgs(BaseModel):
+    t_start: float = Field(ge=0, description="start of the span, seconds from the video start")
+    t_end: float = Field(ge=0, description="end of the span, seconds")
+
+
+class ZoomArgs(SpanArgs):
+    fps: float = Field(2.0, gt=0, le=30, description="frames per second to decode")
+    max_side: int = Field(960, ge=64, le=4096, description="longest side of decoded frames (px)")
+    looks: list[str] = Field(
+        default_factory=lambda: ["read_text", "detect_objects"],
+        description="looking tools to apply to the decoded frames",
+    )
+
+
+class EntityArgs(BaseModel):
+    name: str = Field(description="a person, place or thing named in the video", min_length=1)
+
+
+class FactArgs(BaseModel):
+    fact: str = Field(description="what was learned, one sentence", min_length=1)
+    question: str = Field(description="the question that led to it")
+    spans: list[tuple[float, float]] = Field(description="evidence spans (start, end) in seconds")
+
+
+class LookArgs(SpanArgs):
+    prompt: str = Field("Describe what is visible.", description="what to look for in the frame")
+
+
+# ------------------------------------------------------------------------------ helpers
+def _finding(o: Any, source: str, score: float | None = None) -> Finding:
+    text = o.text or (o.label or "")
+    return Finding(
+        t_start=float(o.t_start),
+        t_end=float(o.t_end),
+        kind=str(o.kind),
+        text=text,
+        score=o.score if score is None else score,
+        source=source,
+    )
+
+
+def open_memory(settings: Any) -> dict[str, Any]:
+    """The Chroma store, the text embedder and the memory kinds (episodic, session, semantic)."""
+    from vidsleuth.memory.chroma import ChromaStore
+    from vidsleuth.memory.episodic import EpisodicMemory
+    from vidsleuth.memory.semantic import SemanticMemory
+    from vidsleuth.memory.session import SessionMemory
+    from vidsleuth.tools.models.factory import load_text_embedder
+
+    chroma = ChromaStore.from_settings(settings)
+    emb = load_text_embedder(settings)
+    return {
+        "chroma": chroma,
+        "episodic": EpisodicMemory(chroma, emb),
+        "session": SessionMemory(chroma, emb),
+        "semantic": SemanticMemory.for_store(chroma, emb, settings.store),
+    }
+
+
+def _memory(ctx: ToolContext) -> dict[str, Any]:
+    """The memory handles, opened once per session (``resources["memory"]``)."""
+    return ctx.resource("memory", lambda: open_memory(ctx.settings))  # type: ignore[no-any-return]
+
+
+def _span_chunks(ctx: ToolContext, a: float, b: float) -> tuple[list[Any], str]:
+    from vidsleuth.memory.indexer import chunk_plan_for, plan_key
+
+    if ctx.record is None:
+        raise ToolCallError("no video in this session")
+    plan = ctx.resource(f"plan:{ctx.video_id}", lambda: chunk_plan_for(ctx.record, ctx.settings))
+    chunks = [c for c in plan.chunks if c.t_start < b and c.t_end > a] or [
+        min(plan.chunks, key=lambda c: abs(c.t_start - a))
+    ]
+    return chunks[:MAX_SPAN_CHUNKS], plan_key(plan, ctx.settings)
+
+
+def _frame_perceive(ctx: ToolContext, name: str, inp: SpanArgs, source: str) -> Findings:
+    """Cached coarse perception of the chunks in a span (decoding only uncached chunks)."""
+    from vidsleuth.tools.perception.cache import _frames_for, perceive_cached
+    from vidsleuth.tools.perception.registry import make_perceiver
+
+    assert ctx.store is not None and ctx.record is not None
+    p = make_perceiver(name, ctx.settings)
+    chunks, frames_plan = _span_chunks(ctx, inp.t_start, inp.t_end)
+    out: list[Finding] = []
+    decoded = 0
+    for c in chunks:
+        cached = ctx.store.get_json(ctx.video_id, p.name, p.version, c.id)
+        frames = None
+        if cached is None:
+            frames_by_id = _frames_for(ctx.store, ctx.record, [c], frames_plan, ctx.settings)
+            frames = [frames_by_id[c.id]]
+            if not ctx.store.frames(
+                ctx.video_id, frames_plan, frames[0].t - 1e-6, frames[0].t + 1e-3
+            ):
+                decoded += 1
+        obs, _ = perceive_cached(ctx.store, ctx.video_id, p, c.id, frames)
+        out += [_finding(o, source) for o in obs if o.kind != "problem"]
+    ctx.charge_frames(decoded)
+    return Findings(findings=out, frames_decoded=decoded, note=f"{len(chunks)} chunk(s)")
+
+
+# ------------------------------------------------------------------------------ tools
+@_when(*_MEMORY)
+def search_memory(ctx: ToolContext, inp: SearchArgs) -> Findings:
+    """Search what is remembered about the video (chunk and segment texts of what was read,
+    heard and seen, and facts learned earlier in sessions) by meaning; best spans first."""
+    mem = _memory(ctx)
+    hits = mem["episodic"].search(ctx.video_id, inp.query, level=["chunk", "segment"], k=inp.k)
+    hits += mem["session"].recall(ctx.video_id, inp.query, k=max(1, inp.k // 4))
+    hits.sort(key=lambda r: -(r.score or 0.0))
+    return Findings(
+        findings=[
+            Finding(
+                t_start=r.t_start,
+                t_end=r.t_end,
+                kind=f"memory.{r.level}",
+                text=r.text,
+                score=r.score,
+                source=f"search_memory:{r.kind}",
+            )
+            for r in hits[: inp.k]
+        ]
+    )
+
+
+@_when(*_MEMORY)
+def recall_entity(ctx: ToolContext, inp: EntityArgs) -> Findings:
+    """Recall a named person, place or thing: when it was seen and the facts known about it."""
+    from vidsleuth.errors import VidsleuthError
+
+    sem = _memory(ctx)["semantic"]
+    try:
+        ent, facts = sem.about(ctx.video_id, inp.name)
+    except VidsleuthError as err:
+        return Findings(note=str(err))
+    out = [
+        Finding(t_start=a, t_end=b, kind="entity", text=ent.name, score=1.0, source="recall_entity")
+        for a, b in ent.spans[:5]
+    ]
+    for f in facts[:10]:
+        for a, b in f.spans[:1]:
+            out.append(
+                Finding(
+                    t_start=a, t_end=b, kind="fact", text=f.text, score=1.0, source="recall_entity"
+                )
+            )
+    return Findings(findings=out)
+
+
+@_when(*_MEMORY)
+def remember_fact(ctx: ToolContext, inp: FactArgs) -> Findings:
+    """Remember a fact learned while answering (with its evidence), for later questions."""
+    rec = _memory(ctx)["session"].remember(
+        ctx.video_id,
+        inp.fact,
+        evidence=inp.spans,
+        question=inp.question,
+    )
+    return Findings(note=f"remembered {rec.id}")
+
+
+@_when(*_PERCEPTION)
+def read_text(ctx: ToolContext, inp: SpanArgs) -> Findings:
+    """Read the on-screen text (OCR) in a span of the video, from the coarse index's frames."""
+    return _frame_perceive(ctx, "ocr", inp, "read_text")
+
+
+@_when(*_PERCEPTION)
+def detect_objects(ctx: ToolContext, inp: SpanArgs) -> Findings:
+    """Detect objects (COCO classes) in a span of the video, from the coarse index's frames."""
+    return _frame_perceive(ctx, "objects", inp, "detect_objects")
+
+
+@_when(*_PERCEPTION)
+def transcribe(ctx: ToolContext, inp: SpanArgs) -> Findings:
+    """Transcribe the speech (and read the subtitles) in a span of the video."""
+    from vidsleuth.tools.perception.cache import perceive_cached
+    from vidsleuth.tools.perception.registry import make_perceiver
+
+    assert ctx.store is not None and ctx.record is not None
+    if not ctx.record.probe.has_audio:
+        return Findings(note="the video has no audio stream")
+    p = make_perceiver("speech", ctx.settings)
+    w = ctx.settings.speech_window_s
+    dur = float(ctx.record.probe.duration_s)
+    out: list[Finding] = []
+    k = int(inp.t_start // w)
+    while k * w < min(inp.t_end, dur) or k == int(inp.t_start // w):
+        a, b = k * w, min(dur, (k + 1) * w)
+        obs, _ = perceive_cached(
+            ctx.store, ctx.video_id, p, f"{a:.0f}-{b:.0f}", path=ctx.record.path, start=a, end=b
+        )
+        out += [
+            _finding(o, "transcribe")
+            for o in obs
+            if o.kind != "problem" and o.t_start < inp.t_end and o.t_end > inp.t_start
+        ]
+        k += 1
+        if k * w >= dur:
+            break
+    return Findings(findings=out)
+
+
+@_when(*_PERCEPTION, "vidsleuth.tools.video")
+def inspect_interval(ctx: ToolContext, inp: ZoomArgs) -> Findings:
+    """Zoom into a span: decode it at a higher frame rate and resolution and run the looking
+    tools on every decoded frame.  Decodes only this span; results are cached in the store."""
+    import math
+
+    from vidsleuth.tools.perception.registry import make_perceiver
+    from vidsleuth.tools.perception.types import Observation
+    from vidsleuth.tools.video import decode_interval
+
+    assert ctx.store is not None and ctx.record is not None
+    names = [_LOOK_TO_PERCEIVER[n] for n in inp.looks if n in _LOOK_TO_PERCEIVER] or ["ocr"]
+    perceivers = [make_perceiver(n, ctx.settings) for n in names]
+    key = f"{inp.t_start:.2f}-{inp.t_end:.2f}@{inp.fps:g}x{inp.max_side}"
+    out: list[Finding] = []
+    todo = []
+    for p in perceivers:
+        got = ctx.store.get_json(ctx.video_id, f"zoom.{p.name}", p.version, key)
+        if got is None:
+            todo.append(p)
+        else:
+            out += [_finding(Observation.model_validate(o), "inspect_interval") for o in got]
+    decoded = 0
+    if todo:
+        fps = inp.fps
+        want = math.ceil((inp.t_end - inp.t_start) * fps)
+        left = ctx.frames_left()
+        if left is not None and want > left:  # keep inside the frame budget: lower the rate
+            if left <= 0:
+                return Findings(findings=out, note="frame budget spent")
+            fps = max(1e-3, left / max(1e-3, inp.t_end - inp.t_start))
+        frames = decode_interval(
+            ctx.record.path, inp.t_start, inp.t_end, fps, max_side=inp.max_side
+        )
+        decoded = len(frames)
+        ctx.charge_frames(decoded)
+        for p in todo:
+            obs = [o for o in p.perceive_frames(frames) if o.kind != "problem"]
+            ctx.store.put_json(
+                ctx.video_id,
+                f"zoom.{p.name}",
+                p.version,
+                key,
+                [o.model_dump(mode="json") for o in obs],
+            )
+            out += [_finding(o, "inspect_interval") for o in obs]
+    return Findings(findings=out, frames_decoded=decoded, note=f"{len(perceivers)} looker(s)")
+
+
+@_when("vidsleuth.tools.video")
+def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
+    """Look at the middle frame of a span with the vision-language model (only when the
+    configured chat model accepts images)."""
+    from vidsleuth.tools.models.chat import image_part
+    from vidsleuth.tools.video import sample_frames
+
+    if ctx.chat is None or not ctx.chat.supports_images or ctx.record is None:
+        raise ToolCallError("look_at_frames needs a chat model that accepts images")
+    t = (inp.t_start + inp.t_end) / 2
+    frame = sample_frames(ctx.record.path, [t], max_side=ctx.settings.agent_zoom_max_side)[0]
+    ctx.charge_frames(1)
+    res = ctx.chat.chat(
+        [
+            {
+                "role": "user",
+                "content": [image_part(frame.image), {"type": "text", "text": inp.prompt}],
+            }
+        ],
+        max_tokens=80,
+    )
+    ctx.charge_model(res.usage)
+    return Findings(
+        findings=[
+            Finding(
+                t_start=frame.t,
+                t_end=frame.t,
+                kind="vlm",
+                text=res.text.strip(),
+                score=None,
+                source="look_at_frames",
+            )
+        ],
+        frames_decoded=1,
+    )
