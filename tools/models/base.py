@@ -34,7 +34,7 @@ class Embedder(Protocol):
     modalities: frozenset[str]
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Return an ``(n, dim)`` array; raise :class:`UnsupportedModality` if text is not supported."""
+        """Return an ``(n, dim)`` array; :class:`UnsupportedModality` if text is unsupported."""
         ...
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -74,7 +74,9 @@ class Cost:
     def __add__(self, other: Cost) -> Cost:
         if not isinstance(other, Cost):
             return NotImplemented
-        return Cost(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return Cost(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
     def __iadd__(self, other: Cost) -> Cost:
         if not isinstance(other, Cost):
