@@ -1,0 +1,253 @@
+"""``vidsleuth memory`` (search, entities, serve) and ``vidsleuth store gc|verify``.
+
+``store gc`` and ``store verify`` are attached to the ``store`` sub-app of :mod:`.index` so users
+find every store-maintenance command in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
+
+if TYPE_CHECKING:
+    from vidsleuth.agent.config import Settings
+    from vidsleuth.memory.chroma import ChromaStore
+
+memory_app = typer.Typer(help="Search and inspect the long-term memory.", no_args_is_help=True)
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--chroma-url", help="Chroma server URL (default: $VIDSLEUTH_CHROMA_URL)"),
+]
+VideoArg = Annotated[str, typer.Argument(help="video file, video id or unique id prefix")]
+
+
+def _video_id(cfg: Settings, ref: str, memory: ChromaStore | None = None) -> str:
+    """A path or (prefix of a) registered id -> the video id; an id only memory knows is kept."""
+    from vidsleuth.errors import StoreError
+    from vidsleuth.memory.records import parse_collection_name
+    from vidsleuth.memory.store import Store
+
+    with Store.open(cfg.store) as st:
+        if Path(ref).exists():
+            return st.resolve(ref).video_id
+        matches = [r.video_id for r in st.videos() if r.video_id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise StoreError(f"{ref}: ambiguous video id prefix ({len(matches)} matches)")
+    if memory is not None:
+        known = {p[1] for p in map(parse_collection_name, memory.collection_names()) if p}
+        if ref in known:
+            return ref
+    raise StoreError(f"{ref}: neither a video file nor a video id known to {cfg.store}")
+
+
+def _fmt(t: float) -> str:
+    m, s = divmod(t, 60.0)
+    return f"{int(m):02d}:{s:05.2f}"
+
+
+@memory_app.command("search")
+def search_cmd(
+    video: VideoArg,
+    text: Annotated[str, typer.Argument(help="what to look for")],
+    level: Annotated[
+        list[str] | None, typer.Option("--level", help="chunk, segment or video (repeatable)")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option("--kind", help="episodic, semantic, session or visual")
+    ] = "episodic",
+    t_from: Annotated[float | None, typer.Option("--from", help="window start (s)")] = None,
+    t_to: Annotated[float | None, typer.Option("--to", help="window end (s)")] = None,
+    k: Annotated[int, typer.Option("-k", "--top", help="number of hits")] = 10,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rank a video's memory records by similarity to TEXT."""
+    from vidsleuth.errors import ConfigError
+    from vidsleuth.memory.chroma import open_memory_store
+    from vidsleuth.memory.episodic import EpisodicMemory
+    from vidsleuth.memory.records import VectorMemory, check_time_range
+    from vidsleuth.memory.semantic import SemanticMemory
+    from vidsleuth.memory.session import SessionMemory
+    from vidsleuth.memory.visual import VisualMemory
+    from vidsleuth.tools.models.factory import load_image_embedder, load_text_embedder
+
+    check_time_range(t_from, t_to)  # refuse an inverted window before loading any model
+    kinds: dict[str, type[VectorMemory]] = {
+        "episodic": EpisodicMemory, "semantic": SemanticMemory, "session": SessionMemory,
+        "visual": VisualMemory,
+    }
+    if kind not in kinds:
+        raise ConfigError(f"--kind {kind!r}: expected one of {', '.join(kinds)}")
+    cfg = settings(store=store, chroma_url=chroma_url)
+    embedder = load_image_embedder(cfg) if kind == "visual" else load_text_embedder(cfg)
+    with open_memory_store(cfg) as cs:
+        vid = _video_id(cfg, video, cs)
+        mem = (
+            SemanticMemory.for_store(cs, embedder, cfg.store)
+            if kind == "semantic" else kinds[kind](cs, embedder)
+        )
+        hits = mem.search(vid, text, level=level or None, t_start=t_from, t_end=t_to, k=k)
+    rows: list[dict[str, Any]] = [
+        {
+            "rank": i + 1,
+            "t_start": h.t_start,
+            "t_end": h.t_end,
+            "level": h.level,
+            "text": h.text,
+            "score": round(float(h.score or 0.0), 4),
+            "producer": h.producer,
+            "version": h.version,
+            "id": h.id,
+        }
+        for i, h in enumerate(hits)
+    ]
+    if json_out:
+        print_json({"video_id": vid, "query": text, "kind": kind, "hits": rows})
+        return
+    if not rows:
+        typer.echo(f"no {kind} memory matches for {vid}")
+    for r in rows:
+        one_line = " ".join(r["text"].split())
+        typer.echo(
+            f"{r['rank']:>3}. {_fmt(r['t_start'])}-{_fmt(r['t_end'])}  {r['level']:<7} "
+            f"{r['score']:.3f}  {one_line[:100]}"
+        )
+
+
+@memory_app.command("entities")
+def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """List the entities known about a video, when they appear, and the facts about them."""
+    from vidsleuth.memory.semantic import EntityGraph, graph_file
+
+    cfg = settings(store=store)
+    try:
+        vid = _video_id(cfg, video)
+    except Exception:
+        # a graph file is enough: entities need no Chroma, so do not take its lock
+        if not graph_file(cfg.store / "graph", video).exists():
+            raise
+        vid = video
+    g = EntityGraph.load(graph_file(cfg.store / "graph", vid), vid)
+    rows = []
+    for e in g.entities():
+        facts = g.facts_about(e.key)
+        rows.append(
+            {
+                "name": e.name,
+                "category": e.category,
+                "aliases": e.aliases,
+                "spans": [list(s) for s in e.spans],
+                "facts": [
+                    {"text": f.text, "spans": [list(s) for s in f.spans], "source": f.source,
+                     "question": f.question}
+                    for f in facts
+                ],
+            }
+        )
+    if json_out:
+        print_json({"video_id": vid, "entities": rows})
+        return
+    if not rows:
+        typer.echo(f"no entities known for {vid}")
+    for r in rows:
+        when = ", ".join(f"{_fmt(a)}-{_fmt(b)}" for a, b in r["spans"][:6])
+        more = f" (+{len(r['spans']) - 6})" if len(r["spans"]) > 6 else ""
+        typer.echo(f"{r['name']} [{r['category']}]  {when}{more}")
+        for f in r["facts"]:
+            typer.echo(f"    - {f['text']}")
+
+
+@memory_app.command("serve")
+def serve_cmd(
+    store: StoreOpt = None,
+    host: Annotated[str, typer.Option("--host", help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free one)")] = 8000,
+) -> None:
+    """Run a Chroma server over the store's memory, so many processes can share it.
+
+    Point the other processes at it with VIDSLEUTH_CHROMA_URL=http://HOST:PORT.  Runs until
+    interrupted.
+    """
+    from vidsleuth.memory.chroma import ChromaServer
+
+    cfg = settings(store=store)
+    server = ChromaServer(cfg.store, host=host, port=port).start()
+    sys.stderr.write(
+        f"serving {cfg.store / 'chroma'} at {server.url}\n"
+        f"use: export VIDSLEUTH_CHROMA_URL={server.url}\n"
+    )
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        server.stop()
+    if code:
+        raise typer.Exit(code)
+
+
+def store_gc_cmd(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report, delete nothing")] = False,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove memory record versions nobody uses (superseded versions, removed videos)."""
+    from vidsleuth.memory.chroma import open_memory_store
+    from vidsleuth.memory.maintenance import gc
+    from vidsleuth.memory.store import Store
+
+    cfg = settings(store=store, chroma_url=chroma_url)
+    with Store.open(cfg.store) as st:
+        known = [v.video_id for v in st.videos()]
+    with open_memory_store(cfg) as cs:
+        report = gc(cs, known_videos=known, dry_run=dry_run)
+    if json_out:
+        print_json(report.as_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    for name in report.dropped_collections:
+        typer.echo(f"{verb} collection {name}")
+    for col, producer, version, n in report.dropped_versions:
+        typer.echo(f"{verb} {producer}@{version} from {col} ({n} records)")
+    typer.echo(f"{verb} {report.records_removed} records")
+
+
+def store_verify_cmd(
+    store: StoreOpt = None, chroma_url: UrlOpt = None, json_out: JsonOpt = False
+) -> None:
+    """Read every memory record back with its embedding; report broken ids (exit 1 if any)."""
+    from vidsleuth.memory.chroma import open_memory_store
+    from vidsleuth.memory.maintenance import verify
+
+    cfg = settings(store=store, chroma_url=chroma_url)
+    with open_memory_store(cfg) as cs:
+        report = verify(cs)
+    if json_out:
+        print_json(report.as_dict())
+    else:
+        typer.echo(
+            f"{report.records} records in {report.collections} collections, "
+            f"{len(report.broken)} broken"
+        )
+        for b in report.broken[:50]:
+            typer.echo(f"  {b.collection} {b.id}: {b.problem}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(memory_app, name="memory")
+    from vidsleuth.agent.cli.index import store_app
+
+    store_app.command("gc")(store_gc_cmd)
+    store_app.command("verify")(store_verify_cmd)

@@ -1,0 +1,459 @@
+"""Opening the Chroma store safely, in one of two modes chosen by ``settings.chroma_url``.
+
+Chroma's embedded client corrupts its files silently when two processes use one path at once
+(two writers, or one writer and one reader: see ``notes/environment.md``).  So:
+
+* **embedded** (``chroma_url`` unset): a ``PersistentClient`` at ``<store>/chroma``, opened only
+  while this process holds an inter-process lock on ``<store>/chroma.lock``.  Every access, reads
+  included, goes through that lock; a second process waits up to ``chroma_lock_timeout`` seconds
+  and is then refused with a :class:`StoreError` naming the holder's pid.  The lock is an
+  ``flock``, so a killed holder releases it at once.
+* **server** (``chroma_url = "http://127.0.0.1:8000"``): an ``HttpClient``; the server serialises
+  writers, so any number of processes and machines may share it.  :class:`ChromaServer` starts
+  ``chroma run`` on loopback for tests and for ``vidsleuth memory serve``.
+
+The embedded folder carries a ``FORMAT`` file (a server, a marker collection): a store written by a
+newer vidsleuth is refused, never rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
+
+from vidsleuth.errors import StoreError
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+    from vidsleuth.agent.config import Settings
+
+#: Layout version of what vidsleuth writes into Chroma (collection names, metadata fields).
+FORMAT_VERSION = 1
+FORMAT_FILE = "FORMAT"
+#: In server mode the format lives in this collection's metadata (there is no folder of ours).
+META_COLLECTION = "vidsleuth-meta"
+
+
+def chroma_dir(store: Path) -> Path:
+    """Where the embedded Chroma files live inside a store folder."""
+    return Path(store) / "chroma"
+
+
+def lock_path(store: Path) -> Path:
+    """The single-writer lock of the embedded store (beside, not inside, the Chroma folder)."""
+    return Path(store) / "chroma.lock"
+
+
+def _holder_path(store: Path) -> Path:
+    return Path(store) / "chroma.lock.holder"
+
+
+def _chroma_settings() -> Any:
+    from chromadb.config import Settings as ChromaSettings
+
+    # Telemetry off: nothing may leave the machine; reset off: a store is never wiped by a call.
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def check_format(folder: Path, *, create: bool) -> int:
+    """Return the format version of an embedded Chroma folder, creating the marker if asked.
+
+    A folder from a newer format, or one with Chroma files but no marker (not written by
+    vidsleuth), is refused; nothing in it is touched.
+    """
+    marker = folder / FORMAT_FILE
+    if marker.exists():
+        raw = marker.read_text(encoding="utf-8").strip()
+        try:
+            found = int(raw)
+        except ValueError:
+            raise StoreError(f"{marker}: unreadable format marker {raw[:40]!r}") from None
+        if found > FORMAT_VERSION:
+            raise StoreError(
+                f"{folder}: memory store format {found} is newer than this vidsleuth reads "
+                f"(up to {FORMAT_VERSION}); upgrade vidsleuth or choose another --store "
+                "(the folder was left untouched)"
+            )
+        return found
+    if folder.exists() and any(folder.iterdir()):
+        raise StoreError(
+            f"{folder}: holds files but no {FORMAT_FILE} marker, so it was not written by "
+            "vidsleuth; refusing to use it (move it away or choose another --store)"
+        )
+    if not create:
+        return FORMAT_VERSION
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{FORMAT_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(f"{FORMAT_VERSION}\n", encoding="utf-8")
+    os.replace(tmp, marker)
+    return FORMAT_VERSION
+
+
+@dataclass
+class _Holder:
+    """Who holds the embedded lock: written beside it so a refused process can name the pid."""
+
+    pid: int
+    host: str
+    since: float
+    argv: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        cmd = " ".join(self.argv)[:80]
+        ago = time.time() - self.since
+        return f"pid {self.pid} on {self.host} ({cmd!r}, for {ago:.0f} s)"
+
+
+def _read_holder(store: Path) -> _Holder | None:
+    try:
+        data = json.loads(_holder_path(store).read_text(encoding="utf-8"))
+        return _Holder(int(data["pid"]), str(data["host"]), float(data["since"]), data["argv"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def acquire_store_lock(store: Path, timeout: float) -> Any:
+    """Take the embedded store's lock (waiting up to ``timeout`` s) and note who holds it.
+
+    Refused with a :class:`StoreError` naming the holder's pid when the wait runs out.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path(store)), thread_local=False)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        holder = _read_holder(store)
+        who = holder.describe() if holder else "another process"
+        raise StoreError(
+            f"{chroma_dir(store)}: memory store is in use by {who}; waited {timeout:g} s. "
+            "Let it finish, or run `vidsleuth memory serve` and set VIDSLEUTH_CHROMA_URL "
+            "so many processes can share it"
+        ) from None
+    except OSError as err:
+        raise StoreError(f"{lock_path(store)}: cannot take the lock ({err})") from err
+    try:
+        holder_file = _holder_path(store)
+        tmp = holder_file.with_name(f".{holder_file.name}.{os.getpid()}")
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.time(),
+            "argv": sys.argv[:4],
+        }
+        tmp.write_text(json.dumps(info), encoding="utf-8")
+        os.replace(tmp, holder_file)
+    except OSError:
+        pass  # the holder note only serves messages; the lock itself protects the store
+    return lock
+
+
+class ChromaStore:
+    """One open connection to the memory's Chroma database; use as a context manager.
+
+    In embedded mode the instance owns the store lock from opening until :meth:`close`, so keep it
+    open only as long as the work needs (one command, one indexing run).  Within a process, opening
+    the same folder again shares one instance (a second ``flock`` from the same process would
+    deadlock against the first).
+    """
+
+    _shared: ClassVar[dict[Path, ChromaStore]] = {}
+    _shared_guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, client: ClientAPI, *, where: str, store: Path | None, lock: Any = None):
+        self.client = client
+        #: the folder or URL, for messages
+        self.where = where
+        self.store = store
+        self._lock = lock
+        self._refs = 1
+        self._collections: dict[str, Collection] = {}
+
+    @property
+    def embedded(self) -> bool:
+        return self._lock is not None
+
+    # ----------------------------------------------------------------------------- opening
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChromaStore:
+        """Open the store that ``settings`` names (server if ``chroma_url`` is set)."""
+        if settings.chroma_url:
+            return cls.open_server(settings.chroma_url)
+        return cls.open_embedded(settings.store, timeout=settings.chroma_lock_timeout)
+
+    @classmethod
+    def open_embedded(cls, store: Path, *, timeout: float = 30.0) -> ChromaStore:
+        """Take the store lock (waiting up to ``timeout`` s), check the format, open Chroma."""
+        store = Path(store).expanduser().resolve()
+        with cls._shared_guard:
+            shared = cls._shared.get(store)
+            if shared is not None:
+                shared._refs += 1
+                return shared
+            try:
+                store.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(f"{store}: cannot create the store folder ({err})") from err
+            lock = acquire_store_lock(store, timeout)
+            try:
+                folder = chroma_dir(store)
+                check_format(folder, create=True)
+                import chromadb
+
+                client = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
+            except BaseException:
+                lock.release()
+                raise
+            inst = cls(client, where=str(folder), store=store, lock=lock)
+            cls._shared[store] = inst
+            return inst
+
+    @classmethod
+    def open_server(cls, url: str) -> ChromaStore:
+        """Connect to a ``chroma run`` server; a server that is down is refused naming the URL."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise StoreError(f"chroma_url {url!r}: expected http://HOST:PORT")
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+        import chromadb
+
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname,
+                port=port,
+                ssl=parsed.scheme == "https",
+                settings=_chroma_settings(),
+            )
+            client.heartbeat()
+        except Exception as err:  # chromadb raises ValueError / httpx errors for a dead server
+            raise StoreError(
+                f"Chroma server at {url} is not reachable ({err}); start it with "
+                "`vidsleuth memory serve` or unset VIDSLEUTH_CHROMA_URL"
+            ) from None
+        inst = cls(client, where=url, store=None)
+        inst._check_server_format()
+        return inst
+
+    def _check_server_format(self) -> None:
+        col = self.client.get_or_create_collection(
+            META_COLLECTION, embedding_function=None, metadata={"format": FORMAT_VERSION}
+        )
+        found = int((col.metadata or {}).get("format", FORMAT_VERSION))
+        if found > FORMAT_VERSION:
+            raise StoreError(
+                f"Chroma server at {self.where}: memory format {found} is newer than this "
+                f"vidsleuth reads (up to {FORMAT_VERSION}); upgrade vidsleuth"
+            )
+
+    # ----------------------------------------------------------------------------- use
+    def collection(self, name: str, *, dim: int, space_id: str) -> Collection:
+        """Get or create a cosine collection for vectors of ``dim`` from embedder ``space_id``.
+
+        A collection is bound to one embedding space; asking for it with another dimension or
+        embedder is refused rather than mixed.
+        """
+        col = self._collections.get(name)
+        if col is None:
+            self._require_open()
+            col = self.client.get_or_create_collection(
+                name,
+                embedding_function=None,  # vectors always come from our own Embedder
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"dim": dim, "space": space_id, "format": FORMAT_VERSION},
+            )
+            self._collections[name] = col
+        meta = col.metadata or {}
+        if meta.get("dim") != dim or meta.get("space") != space_id:
+            raise StoreError(
+                f"{self.where}: collection {name} holds {meta.get('space')} vectors of "
+                f"dim {meta.get('dim')}, not {space_id} of dim {dim}"
+            )
+        return col
+
+    def existing(self, name: str) -> Collection | None:
+        """The collection called ``name`` if it exists (never creates one)."""
+        self._require_open()
+        if name in self._collections:
+            return self._collections[name]
+        try:
+            col = self.client.get_collection(name, embedding_function=None)
+        except Exception:  # NotFoundError in 1.x, ValueError in older releases
+            return None
+        self._collections[name] = col
+        return col
+
+    def collection_names(self) -> list[str]:
+        """Names of every vidsleuth collection (the format marker excluded)."""
+        self._require_open()
+        return sorted(c.name for c in self.client.list_collections() if c.name != META_COLLECTION)
+
+    def drop(self, name: str) -> None:
+        """Delete a collection and everything in it."""
+        self._require_open()
+        self._collections.pop(name, None)
+        with contextlib.suppress(Exception):
+            self.client.delete_collection(name)
+
+    def _require_open(self) -> None:
+        if self._refs <= 0:
+            raise StoreError(f"{self.where}: memory store used after it was closed")
+
+    def close(self) -> None:
+        """Release this handle; the last one closes Chroma and releases the lock."""
+        with ChromaStore._shared_guard:
+            if self._refs <= 0:
+                return
+            self._refs -= 1
+            if self._refs > 0:
+                return
+            self._collections.clear()
+            with contextlib.suppress(Exception):
+                self.client.close()
+            if self._lock is not None:
+                # Drop Chroma's per-path system cache: the next open must re-read the files that
+                # another process may have changed while this one did not hold the lock.
+                from chromadb.api.client import SharedSystemClient
+
+                with contextlib.suppress(Exception):
+                    SharedSystemClient.clear_system_cache()
+                if self.store is not None:
+                    ChromaStore._shared.pop(self.store, None)
+                self._lock.release()
+
+    def __enter__(self) -> ChromaStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def open_memory_store(settings: Settings) -> Iterator[ChromaStore]:
+    """``with open_memory_store(settings) as cs:`` — the store ``settings`` names, closed after."""
+    cs = ChromaStore.from_settings(settings)
+    try:
+        yield cs
+    finally:
+        cs.close()
+
+
+# --------------------------------------------------------------------------------- server
+def chroma_executable() -> str | None:
+    """The ``chroma`` CLI installed beside this Python, else one on ``PATH``."""
+    beside = Path(sys.executable).parent / "chroma"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("chroma")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (for tests and ``serve --port 0``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class ChromaServer:
+    """A ``chroma run`` subprocess on loopback, for tests and ``vidsleuth memory serve``.
+
+    The server is the one process that touches ``<store>/chroma``, so it holds the embedded
+    store lock while it runs: nobody can open the same folder in embedded mode beside it.
+    """
+
+    def __init__(self, store: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store = Path(store).expanduser().resolve()
+        self.host = host
+        self.port = port or free_port(host)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._lock: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.store / "chroma-server.log"
+
+    def start(self, *, timeout: float = 60.0, lock_timeout: float = 5.0) -> ChromaServer:
+        """Start the server and wait until it answers a heartbeat."""
+        exe = chroma_executable()
+        if exe is None:
+            raise StoreError("the `chroma` command is not installed (pip install chromadb)")
+        self.store.mkdir(parents=True, exist_ok=True)
+        self._lock = acquire_store_lock(self.store, lock_timeout)
+        try:
+            folder = chroma_dir(self.store)
+            check_format(folder, create=True)
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [exe, "run", "--path", str(folder), "--host", self.host,
+                     "--port", str(self.port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise StoreError(
+                    f"chroma run exited with code {self.proc.returncode}; see {self.log_path}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise StoreError(f"Chroma server at {self.url} did not start within {timeout:g} s")
+
+    def wait(self) -> int:
+        """Block until the server exits (``vidsleuth memory serve`` runs in the foreground)."""
+        assert self.proc is not None
+        return self.proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and release the store lock."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> ChromaServer:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,407 @@
+"""Semantic memory: entities and facts with the time spans that support them.
+
+The truth is a networkx graph per video, persisted as node-link JSON at
+``<store>/graph/<video_id>.json`` (written to a temp file, fsynced, then renamed, so a reader or a
+crash never sees half a file; read-modify-write is serialised by a per-video file lock).  Every
+entity and fact is mirrored as a text record in Chroma so it can be found by meaning
+(``semantic`` collection); the graph answers the structured questions:
+
+* "when did X appear"        -> :meth:`SemanticMemory.when`   (merged spans)
+* "what is known about X"    -> :meth:`SemanticMemory.about`  (facts with their spans, provenance)
+* "what happened before X"   -> :meth:`SemanticMemory.before` (episodes just before X first appears)
+* "what happened after X"    -> :meth:`SemanticMemory.after`
+
+Graph shape: entity nodes ``e:<normalised name>`` (``name, category, aliases, spans``) and fact
+nodes ``f:<hash>`` (``text, spans, source, question, producer, version``), with an ``about`` edge
+from each entity to each fact that mentions it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from vidsleuth.errors import StoreError
+from vidsleuth.memory.records import InvalidQuery, MemoryRecord, VectorMemory, record_id
+from vidsleuth.memory.store import version_of
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from vidsleuth.memory.chroma import ChromaStore
+    from vidsleuth.memory.episodic import EpisodicMemory, ObservationLike
+    from vidsleuth.tools.models.base import Embedder
+
+Span = tuple[float, float]
+ENTITY_PRODUCER = "semantic.entity"
+FACT_PRODUCER = "semantic.fact"
+GRAPH_FORMAT = 1
+
+
+def normalize_name(name: str) -> str:
+    """Case-, space- and punctuation-insensitive key of a name ("Dr. Smith" == "dr smith")."""
+    return " ".join(re.findall(r"[\w']+", name.lower()))
+
+
+def merge_spans(spans: Iterable[Sequence[float]], gap: float = 0.0) -> list[Span]:
+    """Sorted, merged spans; spans closer than ``gap`` seconds are joined."""
+    out: list[list[float]] = []
+    for s, e in sorted((float(a), float(b)) for a, b in spans):
+        if out and s <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+class Entity(BaseModel):
+    key: str
+    name: str
+    category: str = "thing"
+    aliases: list[str] = Field(default_factory=list)
+    spans: list[Span] = Field(default_factory=list)
+
+    @property
+    def first_seen(self) -> float | None:
+        return self.spans[0][0] if self.spans else None
+
+    @property
+    def last_seen(self) -> float | None:
+        return max(e for _, e in self.spans) if self.spans else None
+
+
+class Fact(BaseModel):
+    key: str
+    text: str
+    entities: list[str] = Field(default_factory=list)
+    spans: list[Span] = Field(default_factory=list)
+    source: str = "episode"
+    question: str | None = None
+    producer: str = FACT_PRODUCER
+    version: str = ""
+
+
+class EntityGraph:
+    """One video's entity graph, with atomic load/save."""
+
+    def __init__(self, video_id: str, graph: nx.DiGraph | None = None) -> None:
+        import networkx as nx
+
+        self.video_id = video_id
+        self.g: nx.DiGraph = graph if graph is not None else nx.DiGraph(video_id=video_id)
+
+    # ----------------------------------------------------------------------------- persistence
+    @classmethod
+    def load(cls, path: Path, video_id: str) -> EntityGraph:
+        import networkx as nx
+
+        if not path.exists():
+            return cls(video_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            fmt = int(data.get("graph", {}).get("format", GRAPH_FORMAT))
+        except (OSError, ValueError, AttributeError) as err:
+            raise StoreError(f"{path}: unreadable entity graph ({err})") from err
+        if fmt > GRAPH_FORMAT:
+            raise StoreError(
+                f"{path}: entity graph format {fmt} is newer than this vidsleuth reads "
+                f"(up to {GRAPH_FORMAT}); left untouched"
+            )
+        g = nx.node_link_graph(data, directed=True, multigraph=False, edges="links")
+        for _, attrs in g.nodes(data=True):
+            if "spans" in attrs:
+                attrs["spans"] = [tuple(s) for s in attrs["spans"]]
+        return cls(video_id, g)
+
+    def save(self, path: Path) -> None:
+        import networkx as nx
+
+        self.g.graph["format"] = GRAPH_FORMAT
+        self.g.graph["video_id"] = self.video_id
+        data = nx.node_link_data(self.g, edges="links")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    # ----------------------------------------------------------------------------- editing
+    def add_entity(
+        self,
+        name: str,
+        *,
+        category: str = "thing",
+        spans: Iterable[Sequence[float]] = (),
+        aliases: Iterable[str] = (),
+    ) -> Entity:
+        """Add or extend an entity (spans merged, aliases accumulated)."""
+        key = "e:" + normalize_name(name)
+        if key == "e:":
+            raise InvalidQuery(f"entity name {name!r} has no letters or digits")
+        node = self.g.nodes.get(key)
+        if node is None:
+            self.g.add_node(key, type="entity", name=name.strip(), category=category,
+                            aliases=[], spans=[])
+            node = self.g.nodes[key]
+        node["spans"] = merge_spans([*node["spans"], *spans])
+        for a in aliases:
+            if normalize_name(a) != normalize_name(node["name"]) and a not in node["aliases"]:
+                node["aliases"].append(a)
+        return self.entity(key)
+
+    def add_fact(
+        self,
+        text: str,
+        *,
+        entities: Sequence[str] = (),
+        spans: Iterable[Sequence[float]] = (),
+        source: str = "episode",
+        question: str | None = None,
+        producer: str = FACT_PRODUCER,
+        version: str = "",
+    ) -> Fact:
+        """Add a fact linked to the named entities (created if new) and its supporting spans."""
+        spans = merge_spans(spans)
+        digest = hashlib.blake2b(
+            f"{normalize_name(text)}\x1f{producer}\x1f{version}".encode(), digest_size=8
+        ).hexdigest()
+        key = f"f:{digest}"
+        if key in self.g:
+            node = self.g.nodes[key]
+            node["spans"] = merge_spans([*node["spans"], *spans])
+        else:
+            self.g.add_node(key, type="fact", text=text.strip(), spans=spans, source=source,
+                            question=question, producer=producer, version=version)
+        for name in entities:
+            ent = self.find(name) or self.add_entity(name, spans=spans)
+            self.g.add_edge(ent.key, key, rel="about")
+        return self.fact(key)
+
+    # ----------------------------------------------------------------------------- reading
+    def entity(self, key: str) -> Entity:
+        a = self.g.nodes[key]
+        return Entity(key=key, name=a["name"], category=a.get("category", "thing"),
+                      aliases=list(a.get("aliases", [])), spans=list(a.get("spans", [])))
+
+    def fact(self, key: str) -> Fact:
+        a = self.g.nodes[key]
+        ents = [self.g.nodes[u]["name"] for u in self.g.predecessors(key)]
+        return Fact(key=key, text=a["text"], entities=sorted(ents), spans=list(a["spans"]),
+                    source=a.get("source", "episode"), question=a.get("question"),
+                    producer=a.get("producer", FACT_PRODUCER), version=a.get("version", ""))
+
+    def entities(self) -> list[Entity]:
+        ents = [self.entity(n) for n, a in self.g.nodes(data=True) if a.get("type") == "entity"]
+        return sorted(ents, key=lambda e: (e.first_seen if e.first_seen is not None else 1e18,
+                                           e.name.lower()))
+
+    def facts(self) -> list[Fact]:
+        fs = [self.fact(n) for n, a in self.g.nodes(data=True) if a.get("type") == "fact"]
+        return sorted(fs, key=lambda f: (f.spans[0][0] if f.spans else 1e18, f.text))
+
+    def find(self, name: str) -> Entity | None:
+        """An entity by name or alias (normalised exact match), else None."""
+        norm = normalize_name(name)
+        key = "e:" + norm
+        if key in self.g:
+            return self.entity(key)
+        for n, a in self.g.nodes(data=True):
+            if a.get("type") == "entity" and any(normalize_name(x) == norm for x in a["aliases"]):
+                return self.entity(n)
+        return None
+
+    def facts_about(self, key: str) -> list[Fact]:
+        fs = [self.fact(f) for f in self.g.successors(key) if self.g.nodes[f].get("type") == "fact"]
+        return sorted(fs, key=lambda f: (f.spans[0][0] if f.spans else 1e18, f.text))
+
+
+def entities_from_observations(
+    observations: Sequence[ObservationLike], *, gap: float = 8.0, min_score: float = 0.0
+) -> list[tuple[str, str, list[Span]]]:
+    """``(name, category, spans)`` for every object/tag label and on-screen text line.
+
+    No model: detections give things ("person", "car"), OCR lines give on-screen names ("Warehouse
+    17").  Sightings closer than ``gap`` seconds join into one appearance.
+    """
+    found: dict[tuple[str, str], tuple[str, list[Span]]] = {}
+    for o in observations:
+        if o.kind in ("object", "tag"):
+            name, cat = (o.label or o.text or "").strip(), "object" if o.kind == "object" else "tag"
+        elif o.kind == "ocr":
+            name, cat = " ".join((o.text or "").split()), "on-screen text"
+        else:
+            continue
+        if not normalize_name(name) or (o.score is not None and o.score < min_score):
+            continue
+        key = (normalize_name(name), cat)
+        found.setdefault(key, (name, []))[1].append((o.t_start, o.t_end))
+    return [(name, cat, merge_spans(spans, gap)) for (_, cat), (name, spans) in found.items()]
+
+
+def graph_file(graph_dir: Path, video_id: str) -> Path:
+    """``<store>/graph/<video_id>.json`` (the id made safe for a file name)."""
+    safe = re.sub(r"[^\w.-]", "_", video_id)
+    return Path(graph_dir) / f"{safe}.json"
+
+
+class SemanticMemory(VectorMemory):
+    """Entities and facts of each video: a networkx graph on disk, mirrored in Chroma for search."""
+
+    kind = "semantic"
+
+    def __init__(self, store: ChromaStore, embedder: Embedder, graph_dir: Path) -> None:
+        super().__init__(store, embedder)
+        self.graph_dir = Path(graph_dir)
+
+    @classmethod
+    def for_store(cls, store: ChromaStore, embedder: Embedder, store_dir: Path) -> SemanticMemory:
+        return cls(store, embedder, Path(store_dir) / "graph")
+
+    def graph_path(self, video_id: str) -> Path:
+        return graph_file(self.graph_dir, video_id)
+
+    def graph(self, video_id: str) -> EntityGraph:
+        return EntityGraph.load(self.graph_path(video_id), video_id)
+
+    @contextlib.contextmanager
+    def editing(self, video_id: str, *, timeout: float = 30.0) -> Iterator[EntityGraph]:
+        """Load, edit and atomically save one video's graph under its file lock; then mirror it."""
+        from filelock import FileLock, Timeout
+
+        path = self.graph_path(video_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock", thread_local=False)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StoreError(f"{path}: entity graph is locked by another process") from None
+        try:
+            g = EntityGraph.load(path, video_id)
+            yield g
+            g.save(path)
+            self.mirror(g)
+        finally:
+            lock.release()
+
+    # ----------------------------------------------------------------------------- writing
+    def mirror(self, g: EntityGraph) -> int:
+        """Write the graph's entities and facts as text records (upserted: entity text grows)."""
+        records: list[MemoryRecord] = []
+        for ent in g.entities():
+            facts = g.facts_about(ent.key)
+            text = f"{ent.name} ({ent.category})"
+            if ent.aliases:
+                text += "; also called " + ", ".join(ent.aliases)
+            if facts:
+                text += ". " + " ".join(f.text for f in facts[:20])
+            s, e = (ent.spans[0][0], ent.last_seen or 0.0) if ent.spans else (0.0, 0.0)
+            records.append(MemoryRecord(
+                id=record_id(self.kind, g.video_id, ENTITY_PRODUCER, "", ent.key),
+                kind="semantic", video_id=g.video_id, level="entity", t_start=s, t_end=e,
+                text=text, producer=ENTITY_PRODUCER, version=version_of(graph=GRAPH_FORMAT),
+                meta={"entity": ent.name, "category": ent.category, "node": ent.key},
+            ))
+        for f in g.facts():
+            s, e = (f.spans[0][0], max(b for _, b in f.spans)) if f.spans else (0.0, 0.0)
+            meta: dict[str, Any] = {"node": f.key, "source": f.source,
+                                    "entities": "; ".join(f.entities)}
+            if f.question:
+                meta["question"] = f.question
+            records.append(MemoryRecord(
+                id=record_id(self.kind, g.video_id, f.producer, f.version, f.key),
+                kind="semantic", video_id=g.video_id, level="fact", t_start=s, t_end=e,
+                text=f.text, producer=f.producer, version=f.version or "0", meta=meta,
+            ))
+        return self.upsert(records)
+
+    def upsert(self, records: Sequence[MemoryRecord]) -> int:
+        """Insert or replace records whose text changes as the graph grows (one call per batch)."""
+        if not records:
+            return 0
+        col = self._collection(records[0].video_id, create=True)
+        assert col is not None
+        vecs = self.embedder.embed_texts([r.text for r in records])
+        now = time.time()
+        col.upsert(ids=[r.id for r in records], embeddings=vecs,
+                   documents=[r.text for r in records],
+                   metadatas=[{**r.metadata(), "written_at": now} for r in records])
+        return len(records)
+
+    def add_observations(self, video_id: str, observations: Sequence[ObservationLike]) -> int:
+        """Record every labelled thing and on-screen text line as an entity with its spans."""
+        found = entities_from_observations(observations)
+        with self.editing(video_id) as g:
+            for name, cat, spans in found:
+                g.add_entity(name, category=cat, spans=spans)
+        return len(found)
+
+    # ----------------------------------------------------------------------------- reading
+    def resolve(self, video_id: str, name: str, *, min_score: float = 0.5) -> Entity | None:
+        """The entity ``name`` refers to: exact name or alias, else the closest mirrored entity."""
+        g = self.graph(video_id)
+        ent = g.find(name)
+        if ent is not None:
+            return ent
+        hits = self.search(video_id, name, level="entity", k=1)
+        if hits and (hits[0].score or 0.0) >= min_score:
+            node = str(hits[0].meta.get("node", ""))
+            if node in g.g:
+                return g.entity(node)
+        return None
+
+    def _require(self, video_id: str, name: str) -> Entity:
+        ent = self.resolve(video_id, name)
+        if ent is None:
+            raise InvalidQuery(f"no entity called {name!r} is known for video {video_id}")
+        return ent
+
+    def when(self, video_id: str, name: str) -> list[Span]:
+        """Every span in which ``name`` was seen or mentioned (merged, in time order)."""
+        ent = self._require(video_id, name)
+        g = self.graph(video_id)
+        spans = list(ent.spans)
+        for f in g.facts_about(ent.key):
+            spans.extend(f.spans)
+        return merge_spans(spans)
+
+    def about(self, video_id: str, name: str) -> tuple[Entity, list[Fact]]:
+        """The entity and every fact known about it, with supporting spans and provenance."""
+        ent = self._require(video_id, name)
+        return ent, self.graph(video_id).facts_about(ent.key)
+
+    def before(
+        self, video_id: str, name: str, episodic: EpisodicMemory, *, window: float = 60.0,
+        level: str = "chunk", k: int = 5,
+    ) -> list[MemoryRecord]:
+        """Episodes ending before ``name`` first appears (within ``window`` s), nearest first."""
+        spans = self.when(video_id, name)
+        if not spans:
+            return []
+        t0 = spans[0][0]
+        recs = [r for r in episodic.list(video_id, level=level, t_start=max(0.0, t0 - window),
+                                         t_end=t0) if r.t_end <= t0]
+        return sorted(recs, key=lambda r: -r.t_start)[:k]
+
+    def after(
+        self, video_id: str, name: str, episodic: EpisodicMemory, *, window: float = 60.0,
+        level: str = "chunk", k: int = 5,
+    ) -> list[MemoryRecord]:
+        """Episodes starting after ``name`` last appears (within ``window`` s), nearest first."""
+        spans = self.when(video_id, name)
+        if not spans:
+            return []
+        t1 = max(e for _, e in spans)
+        recs = [r for r in episodic.list(video_id, level=level, t_start=t1, t_end=t1 + window)
+                if r.t_start >= t1]
+        return sorted(recs, key=lambda r: r.t_start)[:k]
