@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,10 +45,20 @@ def index_cmd(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    perceive: Annotated[
+        str | None,
+        typer.Option(
+            "--perceive",
+            help="then run these perceivers at the coarse level: ocr,objects,tags,speech,"
+            "subtitles or all (stored, reused by later runs)",
+        ),
+    ] = None,
 ) -> None:
-    """Index videos: probe, fingerprint and cache every chunk's frames (resumable)."""
-    from vidsleuth.memory.indexer import index_video
+    """Index videos: probe, fingerprint and cache every chunk's frames (resumable); with
+    ``--perceive``, also the coarse perception of every chunk."""
+    from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
     from vidsleuth.memory.store import Store, check_video_path
+    from vidsleuth.tools.perception.registry import parse_names
 
     cfg = settings(
         store=store,
@@ -60,6 +70,7 @@ def index_cmd(
     )
     for v in videos:  # fail on an obviously bad path before any work starts
         check_video_path(v)
+    names = parse_names(perceive) if perceive else []
     summaries = []
     with Store.open(cfg.store) as st, _progress_bar(quiet or not sys.stderr.isatty()) as bar:
         for v in videos:
@@ -72,15 +83,70 @@ def index_cmd(
                 sys.stderr.write(f"vidsleuth: waiting for another process indexing {v}\n")
 
             summary = index_video(st, v, cfg, progress=progress, on_wait=waiting)
-            summaries.append(summary.as_dict())
+            row = summary.as_dict()
             if not json_out:
                 s = summary
                 typer.echo(
                     f"{v}: {s.video_id} {s.duration_s:.1f}s, {s.chunks_total} chunks "
                     f"({s.chunks_computed} computed, {s.chunks_reused} reused) in {s.seconds:.1f}s"
                 )
+            if names:
+                record = st.video(summary.video_id)
+                plan = chunk_plan_for(record, cfg)
+                row["perception"] = _perceive(
+                    st, record, plan, plan_key(plan, cfg), names, cfg, bar
+                )
+                if not json_out:
+                    for n, p in row["perception"].items():
+                        if "skipped" in p:
+                            typer.echo(f"  {n}: skipped ({p['skipped']})")
+                            continue
+                        typer.echo(
+                            f"  {n}: {p['units_computed']} units computed "
+                            f"({p['units_similar']} copied from an unchanged frame), "
+                            f"{p['units_reused']} reused, {p['observations']} observations "
+                            f"in {p['seconds']:.1f}s"
+                            + (f"; {len(p['problems'])} problems" if p["problems"] else "")
+                        )
+            summaries.append(row)
     if json_out:
         print_json(summaries[0] if len(summaries) == 1 else summaries)
+
+
+def _perceive(store, record, plan, frames_plan, names, cfg, bar):  # type: ignore[no-untyped-def]
+    """Coarse perception of one indexed video, one progress bar per perceiver; returns the
+    per-perceiver summary (units computed/reused, observations, seconds, problems)."""
+    from vidsleuth.tools.perception.cache import perceive_video
+
+    if not record.probe.has_audio and "speech" in names:
+        names = [n for n in names if n != "speech"]
+        skipped = {"speech": {"skipped": "no audio stream"}}
+    else:
+        skipped = {}
+    tasks = {n: bar.add_task(f"  {n}", total=None) for n in names}
+
+    def progress(name: str, done: int, total: int) -> None:
+        bar.update(tasks[name], completed=done, total=total)
+
+    out = perceive_video(
+        store, record, plan, names, progress, settings=cfg, frames_plan=frames_plan
+    )
+    result = {
+        n: {
+            k: st[k]
+            for k in (
+                "version",
+                "units_computed",
+                "units_reused",
+                "units_similar",
+                "observations",
+                "seconds",
+                "problems",
+            )
+        }
+        for n, st in out["perceivers"].items()
+    }
+    return {**result, **skipped}
 
 
 @store_app.command("ls")
@@ -128,7 +194,25 @@ def store_rm(
                     f"{ref}: {'no' if not matches else 'ambiguous'} video id in {cfg.store}"
                 )
             st.remove(matches[0])
-            typer.echo(f"removed {matches[0]}")
+            dropped = _drop_memory(cfg, matches[0])
+            typer.echo(
+                f"removed {matches[0]}" + (f" and {dropped} memory collections" if dropped else "")
+            )
+
+
+def _drop_memory(cfg: Any, video_id: str) -> int:
+    """Drop the video's Chroma collections and entity graph (collections are named per video)."""
+    from vidsleuth.memory.chroma import chroma_dir, open_memory_store
+
+    graph = cfg.store / "graph" / f"{video_id}.json"
+    graph.unlink(missing_ok=True)
+    if cfg.chroma_url is None and not chroma_dir(cfg.store).exists():
+        return 0
+    with open_memory_store(cfg) as cs:
+        names = [n for n in cs.collection_names() if f"-{video_id}-" in n]
+        for n in names:
+            cs.drop(n)
+    return len(names)
 
 
 def register(app: typer.Typer) -> None:
