@@ -171,15 +171,15 @@ def _decode_and_store(
                 decoder=decoder,
                 workers=1,
             )
-            pending: list[FrameRow] = []
+            rows: list[FrameRow] = []
             chunk_iter = iter(run)
             current = next(chunk_iter)
             for frame in frames_iter:
-                t_req = current.sample_times[len(pending)]
-                pending.append((t_req, frame.t, frame.key, encode_jpeg(frame.image)))
-                if len(pending) == len(current.sample_times):
-                    store_batch([current], pending)
-                    pending = []
+                t_req = current.sample_times[len(rows)]
+                rows.append((t_req, frame.t, frame.key, encode_jpeg(frame.image)))
+                if len(rows) == len(current.sample_times):
+                    store_batch([current], rows)
+                    rows = []
                     current = next(chunk_iter, None)
                     if current is None:
                         break
@@ -205,12 +205,12 @@ def _decode_and_store(
             for fut in finished:
                 b = pending.pop(fut)
                 try:
-                    rows = fut.result()
+                    batch_rows = fut.result()
                 except VideoError:
                     for other in pending:
                         other.cancel()
                     raise
-                store_batch(b, rows)
+                store_batch(b, batch_rows)
     return frames
 
 
