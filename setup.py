@@ -20,6 +20,9 @@ for folder in FOLDERS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"vidsleuth.evals": ["tasks/**/*.yaml", "tasks/**/*.json"], "vidsleuth.tools": ["**/*.json"]},
+    package_data={
+        "vidsleuth.evals": ["tasks/**/*.yaml", "tasks/**/*.json"],
+        "vidsleuth.tools": ["**/*.json", "retrieval/checkpoints/*", "retrieval/README.md"],
+    },
     include_package_data=True,
 )

@@ -1,0 +1,336 @@
+"""``vidsleuth retriever``: featurize, train and evaluate the chunk retrievers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
+from vidsleuth.errors import VidsleuthError
+
+retriever_app = typer.Typer(
+    help="Learned chunk retrieval (R-VLM): train and evaluate.", no_args_is_help=True
+)
+
+DataOpt = Annotated[
+    Path,
+    typer.Option("--data", help="folder of generated videos + needle JSONs (vidsleuth generate)"),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+
+
+def _bar(quiet: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet or not sys.stderr.isatty(),
+    )
+
+
+def _prepare(data: Path, cfg: Any, bar: Any) -> tuple[list[Any], list[Any]]:
+    from vidsleuth.memory.store import Store
+    from vidsleuth.tools.retrieval.data import find_needle_videos, prepare_videos
+
+    needle_videos = find_needle_videos(data)
+    task = bar.add_task("index + featurise", total=len(needle_videos))
+    with Store.open(cfg.store) as st:
+        feats = prepare_videos(
+            st, needle_videos, cfg, lambda _n, d, _t: bar.update(task, completed=d)
+        )
+    return needle_videos, feats
+
+
+@retriever_app.command("featurize")
+def featurize_cmd(
+    videos: Annotated[list[Path], typer.Argument(help="video files (indexed first when needed)")],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compute and cache the retriever's features (per-frame visual features + text memory)."""
+    from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
+    from vidsleuth.memory.store import Store
+    from vidsleuth.tools.retrieval.features import featurize_video, load_video_features
+
+    cfg = settings(store=store)
+    out = []
+    with Store.open(cfg.store) as st:
+        for v in videos:
+            s = index_video(st, v, cfg)
+            rec = st.video(s.video_id)
+            assert rec is not None
+            key = plan_key(chunk_plan_for(rec, cfg), cfg)
+            computed = featurize_video(st, rec, key)
+            f = load_video_features(st, rec.video_id, key, cfg)
+            out.append(
+                {
+                    "video": str(v),
+                    "video_id": rec.video_id,
+                    "chunks": len(f),
+                    "computed": computed,
+                    "visual_extractor": f.visual_extractor,
+                    "text_extractor": f.text_extractor,
+                }
+            )
+            if not json_out:
+                typer.echo(
+                    f"{v}: {rec.video_id} {len(f)} chunks, "
+                    f"features {'computed' if computed else 'reused'}"
+                )
+    if json_out:
+        print_json(out)
+
+
+@retriever_app.command("train")
+def train_cmd(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="checkpoint file to write (.pt)")],
+    loss: Annotated[
+        str, typer.Option("--loss", help="soft (soft matching), bce or infonce")
+    ] = "soft",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 15,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9)] = 0.2,
+    sigma: Annotated[float, typer.Option("--sigma", help="target smoothing over chunks")] = 1.0,
+    tau: Annotated[float, typer.Option("--tau", help="softmax temperature")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the R-VLM scorer on a folder of needle videos (split by video); writes CKPT,
+    CKPT.json (metadata) and CKPT.png (loss curve)."""
+    from vidsleuth.errors import ConfigError
+    from vidsleuth.tools.retrieval.data import build_examples
+    from vidsleuth.tools.retrieval.embedding import QuestionEncoder
+    from vidsleuth.tools.retrieval.features import default_text_embedder
+    from vidsleuth.tools.retrieval.losses import LOSSES
+    from vidsleuth.tools.retrieval.model import save_checkpoint
+    from vidsleuth.tools.retrieval.train import TrainConfig, plot_history, split_by_video, train
+
+    if loss not in LOSSES:
+        raise ConfigError(f"--loss {loss!r}: choose from {', '.join(LOSSES)}")
+    cfg = settings(store=store)
+    with _bar(quiet or json_out) as bar:
+        nvs, feats = _prepare(data, cfg, bar)
+        tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
+        idx = {f.video_id: i for i, f in enumerate(feats)}
+        tr_v = [nvs[idx[v]] for v in sorted(tr_ids)]
+        va_v = [nvs[idx[v]] for v in sorted(va_ids)]
+        # examples index into `feats`, so rebuild them against the global video order
+        tr_ex = _reindex(build_examples(tr_v, "train"), [idx[v] for v in sorted(tr_ids)])
+        va_ex = _reindex(build_examples(va_v, "all"), [idx[v] for v in sorted(va_ids)])
+        enc = QuestionEncoder(default_text_embedder(cfg))
+        q_tr = enc.encode([e.question for e in tr_ex]) if tr_ex else None
+        q_va = enc.encode([e.question for e in va_ex]) if va_ex else None
+        task = bar.add_task(f"train ({loss})", total=None)
+
+        def progress(step: int, total: int, value: float) -> None:
+            bar.update(
+                task, completed=step, total=total, description=f"train ({loss}) loss {value:.3f}"
+            )
+
+        tcfg = TrainConfig(loss=loss, epochs=epochs, sigma=sigma, tau=tau, seed=seed)  # type: ignore[arg-type]
+        res = train(
+            feats,
+            tr_ex,
+            q_tr if q_tr is not None else [],
+            question_encoder=enc.id,
+            cfg=tcfg,
+            val_examples=va_ex,
+            val_qvecs=q_va,
+            progress=progress,
+        )
+    info = {
+        "data": str(data.resolve()),
+        "train_videos": sorted(tr_ids),
+        "val_videos": sorted(va_ids),
+        "train_questions": res.examples,
+        "val_questions": len(va_ex),
+        "seconds": round(res.seconds, 1),
+        "train_config": vars(tcfg),
+        "history": {k: v for k, v in res.history.items() if k != "step_loss"},
+    }
+    save_checkpoint(out, res.model, res.config, info)
+    png = out.with_suffix(".png")
+    plot_history(res.history, str(png))
+    summary = {
+        "checkpoint": str(out),
+        "loss_curve": str(png),
+        **{k: info[k] for k in ("train_questions", "val_questions", "seconds")},
+        "final_loss": res.history["epoch_loss"][-1],
+        "val_recall@5": _best(res.history),
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        typer.echo(
+            f"wrote {out} ({res.examples} questions on {len(tr_ids)} videos, {res.seconds:.0f}s); "
+            f"final loss {summary['final_loss']:.3f}, held-out recall@5 {summary['val_recall@5']}; "
+            f"loss curve {png}"
+        )
+
+
+def _best(hist: dict[str, list[float]]) -> float | None:
+    """Validation recall@5 of the epoch that was kept."""
+    if not hist.get("val_recall@5"):
+        return None
+    return hist["val_recall@5"][int(hist.get("best_epoch", [len(hist["val_recall@5"])])[0]) - 1]
+
+
+def _reindex(examples: list[Any], mapping: list[int]) -> list[Any]:
+    for e in examples:
+        e.video = mapping[e.video]
+    return examples
+
+
+@retriever_app.command("eval")
+def eval_cmd(
+    data: DataOpt,
+    ckpt: Annotated[
+        Path | None, typer.Option("--ckpt", help="R-VLM checkpoint (default: shipped)")
+    ] = None,
+    k: Annotated[int | None, typer.Option("--k", help="K of covered@K and frames@K")] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compare uniform, embedding and rvlm on the needle videos of DATA (held-out videos)."""
+    from vidsleuth.evals.retrieval_eval import evaluate, format_report
+    from vidsleuth.tools.retrieval.data import build_examples
+    from vidsleuth.tools.retrieval.embedding import EmbeddingRetriever, QuestionEncoder
+    from vidsleuth.tools.retrieval.features import default_text_embedder
+    from vidsleuth.tools.retrieval.rvlm import RVLMRetriever
+    from vidsleuth.tools.retrieval.uniform import UniformRetriever
+
+    cfg = settings(store=store)
+    kk = k or cfg.retriever_k
+    enc = QuestionEncoder(default_text_embedder(cfg))
+    rvlm = RVLMRetriever.load(ckpt or cfg.retriever_ckpt, enc)
+    with _bar(quiet or json_out) as bar:
+        nvs, feats = _prepare(data, cfg, bar)
+        examples = build_examples(nvs, "all")
+        retrievers: dict[str, Any] = {
+            "uniform": UniformRetriever(),
+            "embedding": EmbeddingRetriever(enc),
+            "rvlm": rvlm,
+        }
+        task = bar.add_task("evaluate", total=None)
+        report = evaluate(
+            retrievers,
+            feats,
+            examples,
+            k=kk,
+            progress=lambda d, t: bar.update(task, completed=d, total=t),
+            mass=cfg.retriever_mass,
+            budget=cfg.retriever_budget,
+            frames_per_chunk=cfg.retriever_frames_per_chunk,
+        )
+    if json_out:
+        print_json(report)
+    else:
+        typer.echo(format_report(report, kk))
+
+
+@retriever_app.command("ablate")
+def ablate_cmd(
+    data: DataOpt,
+    test: Annotated[Path, typer.Option("--test", help="held-out needle videos to evaluate on")],
+    losses: Annotated[
+        str, typer.Option("--losses", help="comma-separated losses")
+    ] = "soft,bce,infonce",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 15,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9)] = 0.2,
+    sigma: Annotated[float, typer.Option("--sigma", help="target smoothing over chunks")] = 1.0,
+    tau: Annotated[float, typer.Option("--tau", help="softmax temperature")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Loss ablation: train one scorer per loss on DATA (same split, same seed) and evaluate each
+    on the TEST videos beside the zero-shot baselines."""
+    from vidsleuth.evals.retrieval_eval import evaluate, format_report
+    from vidsleuth.tools.retrieval.data import build_examples
+    from vidsleuth.tools.retrieval.embedding import EmbeddingRetriever, QuestionEncoder
+    from vidsleuth.tools.retrieval.features import default_text_embedder
+    from vidsleuth.tools.retrieval.rvlm import RVLMRetriever
+    from vidsleuth.tools.retrieval.train import TrainConfig, split_by_video, train
+    from vidsleuth.tools.retrieval.uniform import UniformRetriever
+
+    cfg = settings(store=store)
+    with _bar(quiet or json_out) as bar:
+        nvs, feats = _prepare(data, cfg, bar)
+        t_nvs, t_feats = _prepare(test, cfg, bar)
+        overlap = {f.video_id for f in feats} & {f.video_id for f in t_feats}
+        if overlap:
+            raise VidsleuthError(f"{len(overlap)} videos are both in --data and --test")
+        tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
+        idx = {f.video_id: i for i, f in enumerate(feats)}
+        tr_ex = _reindex(
+            build_examples([nvs[idx[v]] for v in sorted(tr_ids)], "train"),
+            [idx[v] for v in sorted(tr_ids)],
+        )
+        va_ex = _reindex(
+            build_examples([nvs[idx[v]] for v in sorted(va_ids)], "all"),
+            [idx[v] for v in sorted(va_ids)],
+        )
+        te_ex = _reindex(build_examples(t_nvs, "all"), [len(feats) + i for i in range(len(t_nvs))])
+        allf = feats + t_feats
+        enc = QuestionEncoder(default_text_embedder(cfg))
+        q_tr = enc.encode([e.question for e in tr_ex])
+        q_va = enc.encode([e.question for e in va_ex]) if va_ex else None
+        retrievers: dict[str, Any] = {
+            "uniform": UniformRetriever(),
+            "embedding": EmbeddingRetriever(enc),
+        }
+        timing: dict[str, float] = {}
+        val: dict[str, float | None] = {}
+        for loss in losses.split(","):
+            task = bar.add_task(f"train ({loss})", total=None)
+            res = train(
+                allf,
+                tr_ex,
+                q_tr,
+                question_encoder=enc.id,
+                cfg=TrainConfig(loss=loss, epochs=epochs, seed=seed, sigma=sigma, tau=tau),  # type: ignore[arg-type]
+                val_examples=va_ex,
+                val_qvecs=q_va,
+                progress=lambda d, t, _v, task=task: bar.update(task, completed=d, total=t),
+            )
+            retrievers[f"rvlm-{loss}"] = RVLMRetriever(res.model, res.config, enc)
+            timing[loss] = round(res.seconds, 1)
+            val[loss] = _best(res.history)
+        report = evaluate(
+            retrievers,
+            allf,
+            te_ex,
+            k=cfg.retriever_k,
+            mass=cfg.retriever_mass,
+            budget=cfg.retriever_budget,
+            frames_per_chunk=cfg.retriever_frames_per_chunk,
+        )
+    for loss, sec in timing.items():
+        report[f"rvlm-{loss}"]["train_seconds"] = sec
+        report[f"rvlm-{loss}"]["val_recall@5"] = val[loss]
+    if json_out:
+        print_json(report)
+    else:
+        typer.echo(format_report(report, cfg.retriever_k))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(retriever_app, name="retriever")

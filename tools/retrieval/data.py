@@ -1,0 +1,143 @@
+"""Retrieval data from a folder of generated needle videos: grounding questions + features.
+
+A folder is what ``vidsleuth generate`` writes: ``NAME.mp4`` beside ``NAME.json`` (the needles with
+exact spans).  Each needle value becomes "when"-style grounding questions whose evidence is every
+span showing that value.  Wording: :data:`TEMPLATES` per kind; the last template of each kind is
+held out of training (``split="train"``) so evaluation also measures paraphrase robustness.
+Videos are indexed and featurised through the store on demand, so a second run reuses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from vidsleuth.errors import VidsleuthError
+from vidsleuth.tools.retrieval.base import VideoFeatures
+from vidsleuth.tools.retrieval.train import EmptyTrainingSetError, Example
+
+if TYPE_CHECKING:
+    from vidsleuth.agent.config import Settings
+    from vidsleuth.memory.store import Store
+
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "text": (
+        "When does the text '{v}' appear on screen?",
+        "At what point is '{v}' written on the screen?",
+        "Find the moment the caption reads '{v}'.",
+        "When can the words {v} be read in the video?",
+    ),
+    "object": (
+        "When is a {v} shown?",
+        "At what time does the {v} appear in the video?",
+        "Find the part of the video with a {v} in it.",
+        "When can we see a picture of a {v}?",
+    ),
+    "flash": (
+        "When does the screen flash {v}?",
+        "At what moment does the whole frame turn {v}?",
+        "Find the brief {v} flash.",
+        "When is the screen filled with a {v} colour?",
+    ),
+    "speech": (
+        "When does someone say '{v}'?",
+        "At what time is the phrase '{v}' spoken?",
+        "Find the moment the narrator says '{v}'.",
+        "When can we hear the words '{v}'?",
+    ),
+}
+
+Split = Literal["train", "eval", "all"]
+
+
+def questions_for(
+    needles: list[dict[str, object]], split: Split = "all"
+) -> list[tuple[str, str, list[tuple[float, float]]]]:
+    """``(question, kind, spans)`` per distinct needle value, in the templates of ``split``."""
+    by_value: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for n in needles:
+        key = (str(n["kind"]), str(n["value"]))
+        by_value.setdefault(key, []).append((float(n["t_start"]), float(n["t_end"])))  # type: ignore[arg-type]
+    out = []
+    for (kind, value), spans in by_value.items():
+        temps = TEMPLATES.get(kind)
+        if not temps:
+            continue
+        chosen = temps[:-1] if split == "train" else temps[-1:] if split == "eval" else temps
+        out += [(t.format(v=value), kind, sorted(spans)) for t in chosen]
+    return out
+
+
+@dataclass
+class NeedleVideo:
+    path: Path
+    needles: list[dict[str, object]]
+    duration_s: float
+    seed: int
+
+
+def find_needle_videos(folder: str | Path) -> list[NeedleVideo]:
+    """Every ``*.json`` needles file in ``folder`` whose video sits beside it."""
+    from vidsleuth.evals.synth.schema import load_needles
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise VidsleuthError(f"{root}: no such data folder")
+    out = []
+    for js in sorted(root.glob("*.json")):
+        try:
+            nf = load_needles(js)
+        except VidsleuthError:
+            continue  # not a needles file (a checkpoint's metadata, a report)
+        video = js.with_name(nf.video)
+        if not video.is_file():
+            raise VidsleuthError(f"{js}: its video {nf.video} is missing")
+        out.append(NeedleVideo(video, [n.model_dump() for n in nf.needles], nf.duration_s, nf.seed))
+    if not out:
+        raise EmptyTrainingSetError(
+            f"{root}: no needle videos (NAME.mp4 + NAME.json from `vidsleuth generate`) found"
+        )
+    return out
+
+
+def prepare_videos(
+    store: Store,
+    videos: list[NeedleVideo],
+    settings: Settings,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[VideoFeatures]:
+    """Index, featurise (both cached in the store) and load the features of every video."""
+    from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
+    from vidsleuth.tools.retrieval.features import (
+        default_text_embedder,
+        featurize_video,
+        load_video_features,
+    )
+
+    embedder = default_text_embedder(settings)
+    out = []
+    for i, nv in enumerate(videos):
+        summary = index_video(store, nv.path, settings)
+        record = store.video(summary.video_id)
+        assert record is not None
+        key = plan_key(chunk_plan_for(record, settings), settings)
+        featurize_video(store, record, key)
+        out.append(
+            load_video_features(store, record.video_id, key, settings, text_embedder=embedder)
+        )
+        if progress:
+            progress(nv.path.name, i + 1, len(videos))
+    return out
+
+
+def build_examples(videos: list[NeedleVideo], split: Split = "all") -> list[Example]:
+    """Grounding questions of every video (``Example.video`` indexes ``videos``)."""
+    out = []
+    for i, nv in enumerate(videos):
+        for q, kind, spans in questions_for(nv.needles, split):
+            out.append(
+                Example(video=i, question=q, spans=spans, kind=kind, needles=len(nv.needles))
+            )
+    return out

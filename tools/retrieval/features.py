@@ -1,0 +1,272 @@
+"""Building :class:`VideoFeatures` from the store, and computing what is missing on request.
+
+Visual features are EfficientNet-Lite0 pooled vectors of every cached sample frame (1 fps), kept
+per frame so a chunk's feature is the mean of its frames and frames inside a chosen chunk can be
+ranked by the question.  They live in the store under producer ``retrieval.visual`` (one array per
+chunk plan).  When only the perception layer's coarse features exist (``vidsleuth index
+--perceive tags``: one frame per chunk, producer ``tags``) those are used instead; same extractor,
+fewer frames.  Text memory per chunk is the observation text of every perceiver that stored
+something for the chunk (OCR, objects, tags, speech) plus the frames' top ImageNet labels,
+embedded with the configured text embedder (MiniLM by default) and cached too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vidsleuth.memory.store import version_of
+from vidsleuth.tools.retrieval.base import ChunkSpan, FeatureError, VideoFeatures
+
+if TYPE_CHECKING:
+    from vidsleuth.agent.config import Settings
+    from vidsleuth.memory.store import Store, StoredChunk, VideoRecord
+
+VISUAL_PRODUCER = "retrieval.visual"
+TEXT_PRODUCER = "retrieval.text"
+TAG_MIN_SCORE = 0.1
+TAGS_PER_FRAME = 3
+_OBS_PERCEIVERS = ("ocr", "objects", "tags", "speech", "subtitles")
+
+
+def frame_extractor_id() -> str:
+    """Names the per-frame model and its weights (the stored per-frame features' identity)."""
+    from vidsleuth.tools.perception.tags import EFFICIENTNET_LITE0, EMBEDDER_ID
+
+    return f"{EMBEDDER_ID}@{EFFICIENTNET_LITE0.sha256[:12]}"
+
+
+def visual_extractor_id() -> str:
+    """Names the chunk features: the frame model plus the pooling (mean+max over frames)."""
+    return f"{frame_extractor_id()}+meanmax"
+
+
+def _visual_version(plan: str) -> str:
+    return version_of(
+        extractor=frame_extractor_id(), plan=plan, tags=(TAGS_PER_FRAME, TAG_MIN_SCORE)
+    )
+
+
+def featurize_video(
+    store: Store,
+    record: VideoRecord,
+    plan: str,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = 32,
+) -> bool:
+    """Compute and store per-frame visual features and top tags of every cached frame of ``plan``.
+
+    Returns False when they were already stored (nothing computed).  Frames come from the store
+    (``vidsleuth index`` cached them), so no video is decoded here.
+    """
+    from vidsleuth.tools.perception.tags import imagenet_labels, lite0_forward, load_lite0
+
+    version = _visual_version(plan)
+    if store.get_array(record.video_id, VISUAL_PRODUCER, version, "frames") is not None:
+        return False
+    chunks = store.chunks(record.video_id, plan)
+    if not chunks:
+        raise FeatureError(
+            f"video {record.video_id} has no cached frames for chunk plan {plan}: "
+            f"run `vidsleuth index {record.path}` first"
+        )
+    model = load_lite0()
+    labels = imagenet_labels()
+    feats: list[np.ndarray] = []
+    tags: list[list[str]] = []
+    times: list[float] = []
+    for i in range(0, len(chunks), max(1, batch // 4)):
+        group = chunks[i : i + max(1, batch // 4)]
+        frames = store.frames(record.video_id, plan, group[0].t_start, group[-1].t_end)
+        if not frames:
+            continue
+        f, p = lite0_forward(model, [fr.image for fr in frames], batch_size=batch)
+        feats.append(f.astype(np.float16))
+        for row in p:
+            top = np.argsort(-row)[:TAGS_PER_FRAME]
+            tags.append([labels[j] for j in top if row[j] >= TAG_MIN_SCORE])
+        times.extend(fr.t for fr in frames)
+        if progress:
+            progress(min(len(chunks), i + len(group)), len(chunks))
+    arr = np.concatenate(feats) if feats else np.zeros((0, 1280), np.float16)
+    store.put_json(
+        record.video_id, VISUAL_PRODUCER, version, "tags", {"times": times, "tags": tags}
+    )
+    store.put_array(record.video_id, VISUAL_PRODUCER, version, "frames", arr)
+    return True
+
+
+def pool_frames(frames: np.ndarray) -> np.ndarray:
+    """A chunk's visual feature from its frames' features: ``[mean; max]`` over the frames.
+
+    The mean is the chunk's content; the max keeps an event that lasts one frame of four (a
+    one-second flash) from being averaged away.  A single frame is its own ``[f; f]`` (how a
+    frame is scored on its own, and what the coarse one-frame-per-chunk features give).
+    """
+    return np.concatenate([frames.mean(axis=0), frames.max(axis=0)]).astype(np.float32)
+
+
+def _frame_rows(chunks: Sequence[StoredChunk], times: Sequence[float]) -> list[np.ndarray]:
+    """Row indices of each chunk's frames in the per-frame array (frames are in time order)."""
+    t = np.asarray(times, dtype=np.float64)
+    return [np.nonzero((t >= c.t_start - 1e-3) & (t < c.t_end - 1e-6))[0] for c in chunks]
+
+
+def load_video_features(
+    store: Store,
+    video_id: str,
+    plan: str,
+    settings: Settings | None = None,
+    *,
+    text_embedder: Any = None,
+    with_text: bool = True,
+) -> VideoFeatures:
+    """The :class:`VideoFeatures` of a video from what the store holds.
+
+    Raises :class:`FeatureError` (one clear line naming the video and the extractor, and the
+    command that computes them) when the video has no features, and on NaNs in them.
+    """
+    from vidsleuth.tools.perception.cache import features_key
+
+    record = store.video(video_id)
+    if record is None:
+        raise FeatureError(
+            f"video {video_id} is not in the store {store.root}: run `vidsleuth index` on it"
+        )
+    stored = store.chunks(video_id, plan)
+    if not stored:
+        raise FeatureError(
+            f"video {video_id} has no chunks for plan {plan}: run `vidsleuth index {record.path}`"
+        )
+    extractor = visual_extractor_id()
+    version = _visual_version(plan)
+    frames = store.get_array(video_id, VISUAL_PRODUCER, version, "frames")
+    chunk_texts: list[list[str]] = [[] for _ in stored]
+    frame_visual: dict[int, np.ndarray] = {}
+    if frames is not None:
+        meta = store.get_json(video_id, VISUAL_PRODUCER, version, "tags") or {
+            "times": [],
+            "tags": [],
+        }
+        rows = _frame_rows(stored, meta["times"])
+        frames32 = frames.astype(np.float32)
+        visual = np.zeros((len(stored), 2 * frames.shape[1]), np.float32)
+        for i, r in enumerate(rows):
+            if len(r) == 0:
+                raise FeatureError(
+                    f"video {video_id}: chunk {stored[i].chunk_id} has no frame features"
+                )
+            visual[i] = pool_frames(frames32[r])
+            frame_visual[i] = np.concatenate([frames32[r], frames32[r]], axis=1)
+            for j in r:
+                chunk_texts[i].extend(meta["tags"][j])
+    else:
+        visual = _coarse_tag_features(store, video_id, stored, settings, features_key)
+        if visual is None:
+            raise FeatureError(
+                f"video {video_id} has no features for extractor {extractor}: run "
+                f"`vidsleuth index --perceive tags {record.path}` or "
+                f"`vidsleuth retriever featurize {record.path}`"
+            )
+    _add_observation_text(store, video_id, stored, chunk_texts, settings)
+    texts = [", ".join(dict.fromkeys(t)) for t in chunk_texts]
+    text = text_id = None
+    if with_text:
+        text, text_id = _text_vectors(store, video_id, texts, text_embedder, settings)
+    return VideoFeatures(
+        video_id=video_id,
+        chunks=[ChunkSpan(c.chunk_id, c.index, c.t_start, c.t_end, c.frame_times) for c in stored],
+        visual=visual,
+        visual_extractor=extractor,
+        text=text,
+        text_extractor=text_id,
+        chunk_texts=texts,
+        frame_visual=frame_visual,
+        duration_s=float(record.probe.duration_s or stored[-1].t_end),
+    )
+
+
+def _coarse_tag_features(
+    store: Store,
+    video_id: str,
+    stored: Sequence[StoredChunk],
+    settings: Settings | None,
+    features_key: Callable[[str], str],
+) -> np.ndarray | None:
+    """Per-chunk features from the perception layer's tag perceiver, when it ran on every chunk."""
+    try:
+        from vidsleuth.tools.perception.registry import make_perceiver
+
+        tagger = make_perceiver("tags", settings)
+    except Exception:  # perception not configured: there are simply no such features
+        return None
+    rows = []
+    for c in stored:
+        a = store.get_array(video_id, tagger.name, tagger.version, features_key(c.chunk_id))
+        if a is None:
+            return None
+        rows.append(pool_frames(np.asarray(a, np.float32).reshape(-1, a.shape[-1])))
+    return np.stack(rows)
+
+
+def _add_observation_text(
+    store: Store,
+    video_id: str,
+    stored: Sequence[StoredChunk],
+    chunk_texts: list[list[str]],
+    settings: Settings | None,
+) -> None:
+    """Append every stored perception observation's text to the chunks its time span overlaps."""
+    try:
+        from vidsleuth.tools.perception.registry import make_perceiver
+    except ImportError:
+        return
+    starts = np.array([c.t_start for c in stored])
+    ends = np.array([c.t_end for c in stored])
+    for name in _OBS_PERCEIVERS:
+        try:
+            p = make_perceiver(name, settings)
+            version = p.version
+        except Exception:  # a perceiver whose model is not installed stored nothing either
+            continue
+        for key in store.keys(video_id, name, version):
+            if key.startswith("features/"):
+                continue
+            for o in store.get_json(video_id, name, version, key) or []:
+                text = (o.get("text") or o.get("label") or "").strip()
+                if not text or o.get("kind") == "problem":
+                    continue
+                a, b = float(o["t_start"]), float(o["t_end"])
+                hit = np.nonzero((ends > a) & (starts <= b))[0]
+                for i in hit:
+                    chunk_texts[i].append(text)
+
+
+def default_text_embedder(settings: Settings | None = None) -> Any:
+    """The configured text embedder (MiniLM unless settings say otherwise)."""
+    from vidsleuth.agent.config import Settings
+    from vidsleuth.tools.models.factory import load_text_embedder
+
+    return load_text_embedder(settings or Settings())
+
+
+def _text_vectors(
+    store: Store, video_id: str, texts: list[str], embedder: Any, settings: Settings | None
+) -> tuple[np.ndarray, str]:
+    embedder = embedder or default_text_embedder(settings)
+    version = version_of(embedder=embedder.id, texts=texts)
+    cached = store.get_array(video_id, TEXT_PRODUCER, version, "chunks")
+    if cached is not None:
+        return cached.astype(np.float32), embedder.id
+    uniq = sorted({t for t in texts if t})
+    vecs = embedder.embed_texts(uniq) if uniq else np.zeros((0, 1), np.float32)
+    lookup = {t: vecs[i] for i, t in enumerate(uniq)}
+    dim = int(embedder.dim)
+    out = np.zeros((len(texts), dim), np.float32)
+    for i, t in enumerate(texts):
+        if t:
+            out[i] = lookup[t]
+    store.put_array(video_id, TEXT_PRODUCER, version, "chunks", out.astype(np.float16))
+    return out, embedder.id

@@ -1,0 +1,128 @@
+"""The learned R-VLM retriever: a trained scorer over frozen features, top-K or adaptive K, and
+question-conditioned frame ranking inside the chosen chunks (XComp's idea, without its LLM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidsleuth.tools.retrieval.base import ScoredChunk, VideoFeatures, adaptive_k, ranked
+from vidsleuth.tools.retrieval.embedding import QuestionEncoder
+
+DEFAULT_CHECKPOINT = Path(__file__).with_name("checkpoints") / "rvlm-synth.pt"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a retriever hands to perception: chunks, and the frames to look at in each."""
+
+    chunks: list[ScoredChunk]
+    frames: dict[str, list[float]]  # chunk id -> frame times, best first
+
+    @property
+    def frame_count(self) -> int:
+        return sum(len(v) for v in self.frames.values())
+
+
+class RVLMRetriever:
+    """Scores every chunk with the trained MLP; see :mod:`vidsleuth.tools.retrieval.model`."""
+
+    name = "rvlm"
+
+    def __init__(self, model: Any, config: Any, encoder: QuestionEncoder) -> None:
+        if encoder.id != config.question_encoder:
+            from vidsleuth.tools.retrieval.base import FeatureError
+
+            raise FeatureError(
+                f"the retriever checkpoint embeds questions with {config.question_encoder}, "
+                f"but the configured text embedder is {encoder.id}"
+            )
+        self.model = model
+        self.config = config
+        self.encoder = encoder
+
+    @classmethod
+    def load(cls, path: str | Path | None, encoder: QuestionEncoder) -> RVLMRetriever:
+        """From a checkpoint file (default: the one shipped with the package)."""
+        from vidsleuth.tools.retrieval.model import load_checkpoint
+
+        model, cfg, _ = load_checkpoint(path or DEFAULT_CHECKPOINT)
+        return cls(model, cfg, encoder)
+
+    def _check(self, video: VideoFeatures) -> None:
+        self.config.check_features(
+            video.visual_extractor,
+            int(video.visual.shape[1]),
+            video.text_extractor,
+            None if video.text is None else int(video.text.shape[1]),
+            f"video {video.video_id}",
+        )
+
+    def scores(self, question: str, video: VideoFeatures) -> np.ndarray:
+        import torch
+
+        self._check(video)
+        q = torch.from_numpy(self.encoder(question)[None])
+        with torch.no_grad():
+            hv = self.model.chunk_terms(torch.from_numpy(video.visual))[None]
+            text = None if video.text is None else torch.from_numpy(video.text)[None]
+            mask = torch.ones(1, len(video), dtype=torch.bool)
+            return self.model(hv, q, mask, text)[0].double().numpy()
+
+    def rank(self, question: str, video: VideoFeatures, k: int | None = None) -> list[ScoredChunk]:
+        return ranked(video, self.scores(question, video), k)
+
+    def frame_scores(self, question: str, video: VideoFeatures, chunk: int) -> np.ndarray:
+        """Scores of the frames of chunk ``chunk`` (index into ``video.chunks``) for the question.
+
+        Each frame is scored as if it were a chunk of its own, in the context of the whole video,
+        so the frame that shows the needle wins over its neighbours in the same 4-s window.
+        """
+        import torch
+
+        frames = video.frame_visual.get(chunk)
+        if frames is None or len(frames) == 0:
+            return np.zeros(0)
+        self._check(video)
+        q = torch.from_numpy(self.encoder(question)[None])
+        with torch.no_grad():
+            hv_all = self.model.chunk_terms(torch.from_numpy(video.visual))
+            g = hv_all.mean(0)[None, None]
+            hv = self.model.chunk_terms(torch.from_numpy(frames))[None]
+            text = None
+            if video.text is not None:
+                text = torch.from_numpy(video.text[chunk])[None, None].expand(1, len(frames), -1)
+            mask = torch.ones(1, len(frames), dtype=torch.bool)
+            return self.model(hv, q, mask, text, global_ctx=g)[0].double().numpy()
+
+    def select(
+        self,
+        question: str,
+        video: VideoFeatures,
+        *,
+        k: int | None = None,
+        mass: float = 0.8,
+        budget: int = 16,
+        frames_per_chunk: int = 2,
+    ) -> Selection:
+        """Top ``k`` chunks, or (``k=None``) the adaptive K reaching softmax ``mass`` within
+        ``budget`` chunks; in each, the ``frames_per_chunk`` frames that best match the question."""
+        s = self.scores(question, video)
+        if k is None:
+            k = adaptive_k(s, mass=mass, tau=self.config.tau, k_max=budget)
+        chunks = ranked(video, s, k)
+        pos = {c.chunk_id: i for i, c in enumerate(video.chunks)}
+        frames: dict[str, list[float]] = {}
+        for c in chunks:
+            i = pos[c.chunk_id]
+            times = list(video.chunks[i].frame_times)
+            fs = self.frame_scores(question, video, i)
+            if len(fs) == len(times) and len(times):
+                order = np.lexsort((np.arange(len(fs)), -fs))
+                times = [times[j] for j in order]
+            frames[c.chunk_id] = times[:frames_per_chunk]
+        return Selection(chunks, frames)
