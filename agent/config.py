@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         description="perceivers `look`, `listen` and `index --perceive all` run (comma-separated)",
     )
     ocr_engine: str = Field("rapidocr", description="OCR engine: rapidocr or tesseract")
+    ocr_det_side: int = Field(
+        960, ge=0, description="OCR detector input, longest side (0: RapidOCR's own, min side 736)"
+    )
+    ocr_reuse_diff: float = Field(
+        4.0, ge=0, description="OCR copies the last read frame when no region changed more (0: off)"
+    )
     perception_max_side: int = Field(1280, ge=64, description="frames are downscaled to this first")
     object_min_score: float = Field(0.3, gt=0, le=1, description="YOLO detection threshold")
     tags_top_k: int = Field(5, ge=1, le=50, description="ImageNet labels kept per frame")

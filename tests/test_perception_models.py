@@ -99,16 +99,13 @@ def test_tags_and_visual_features() -> None:
 
 
 SENTENCE = "Seven purple elephants danced in the library at midnight."
+VIDEO_S = 18
 
 
-def _speech_video(tmp_path: Path, offset: float) -> Path:
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng) to synthesise speech")
+def _mux_speech(tmp_path: Path, wav: Path, offset: float) -> Path:
+    """A grey video of VIDEO_S seconds whose audio is ``wav`` starting ``offset`` s in."""
     import imageio_ffmpeg
 
-    wav = tmp_path / "speech.wav"
-    subprocess.run([espeak, "-v", "en-us", "-s", "140", "-w", str(wav), SENTENCE], check=True)
     out = tmp_path / "speech.mp4"
     ms = int(offset * 1000)
     subprocess.run(
@@ -120,7 +117,7 @@ def _speech_video(tmp_path: Path, offset: float) -> Path:
             "-f",
             "lavfi",
             "-i",
-            "color=c=gray:s=160x96:r=10:d=14",
+            f"color=c=gray:s=160x96:r=10:d={VIDEO_S}",
             "-i",
             str(wav),
             "-filter_complex",
@@ -130,7 +127,7 @@ def _speech_video(tmp_path: Path, offset: float) -> Path:
             "-map",
             "[a]",
             "-t",
-            "14",
+            str(VIDEO_S),
             "-c:v",
             "libx264",
             "-preset",
@@ -144,10 +141,56 @@ def _speech_video(tmp_path: Path, offset: float) -> Path:
     return out
 
 
-def test_speech_words_at_the_right_times(tmp_path: Path) -> None:
+def _packaged_speech_video(tmp_path: Path, offset: float) -> tuple[Path, float, list[str]]:
+    """Real recorded speech (the generator's packaged Beckett clips, 10 s) muxed at ``offset``;
+    returns the video, the speech's length and its words."""
+    import wave
+
+    from vidsleuth.evals.synth import speech as synth_speech
+
+    if not synth_speech.packaged_available():
+        pytest.skip(f"{synth_speech.SPEECH_PACKAGE} (packaged real speech) is not installed")
+    rate = 16000
+    clips = [c for c in synth_speech.PACKAGED_CLIPS if c.asset == "beckett.wav"]
+    audio = np.concatenate([synth_speech.clip_audio(c, rate) for c in clips])
+    wav = tmp_path / "beckett.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    words = " ".join(c.text for c in clips).split()
+    return _mux_speech(tmp_path, wav, offset), len(audio) / rate, words
+
+
+def test_packaged_speech_words_at_the_right_times(tmp_path: Path) -> None:
     from vidsleuth.tools.perception.speech import SpeechPerceiver
 
-    video = _speech_video(tmp_path, offset=5.0)
+    video, length, words = _packaged_speech_video(tmp_path, offset=5.0)
+    obs = SpeechPerceiver().perceive_audio(video)
+    speech = [o for o in obs if o.kind == "speech"]
+    assert speech and all(o.kind == "speech" for o in obs)
+    text = " ".join(o.text for o in speech).lower()
+    for word in ("tried", "failed", "matter", "again", "better"):
+        assert word in text and word in words
+    assert 4.8 <= speech[0].t_start <= 5.8  # the speech starts 5 s into the video
+    assert 5.0 + length - 1.5 <= speech[-1].t_end <= 5.0 + length + 0.5
+    # Only the second half: times stay in video time, nothing before the interval.
+    late = SpeechPerceiver().perceive_audio(video, start=10.0, end=VIDEO_S)
+    assert late and all(o.t_start >= 9.5 for o in late)
+    assert "better" in " ".join(o.text for o in late).lower()
+    assert not [o for o in SpeechPerceiver().perceive_audio(video, 0.0, 4.5) if o.kind == "speech"]
+
+
+def test_espeak_speech_words_at_the_right_times(tmp_path: Path) -> None:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        pytest.skip("espeak-ng is not installed (the packaged-speech test covers this)")
+    from vidsleuth.tools.perception.speech import SpeechPerceiver
+
+    wav = tmp_path / "speech.wav"
+    subprocess.run([espeak, "-v", "en-us", "-s", "140", "-w", str(wav), SENTENCE], check=True)
+    video = _mux_speech(tmp_path, wav, offset=5.0)
     obs = SpeechPerceiver().perceive_audio(video)
     speech = [o for o in obs if o.kind == "speech"]
     text = " ".join(o.text for o in speech).lower().replace("-", "")

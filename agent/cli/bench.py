@@ -45,5 +45,72 @@ def decode(
     )
 
 
+@bench_app.command("perception")
+def perception(
+    video: Annotated[
+        Path | None,
+        typer.Argument(
+            help="video to index and perceive end to end (default: per-perceiver speeds on the "
+            "shared clips)",
+            show_default=False,
+        ),
+    ] = None,
+    perceivers: Annotated[
+        str, typer.Option("--perceivers", help="comma-separated perceivers")
+    ] = "ocr,objects,tags,speech",
+    baseline: Annotated[
+        bool,
+        typer.Option("--baseline", help="with VIDEO: the configuration before the speed work"),
+    ] = False,
+    frames: Annotated[int, typer.Option("--frames", help="frames per perceiver (clips mode)")] = 20,
+    videos: Annotated[
+        Path | None, typer.Option("--videos", help="folder of the shared clips (clips mode)")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Perception speed: per perceiver frames/s (or audio s/s) and the 60-minute estimate.
+
+    With VIDEO: ``index`` then coarse perception of each perceiver in a scratch store (seconds,
+    frames/s, units copied from unchanged frames, OCR recall of the generator's text needles
+    when its JSON lies beside the video).
+    """
+    from vidsleuth.errors import VidsleuthError
+    from vidsleuth.evals.bench_perception import GOAL_S, bench_perception, bench_video
+    from vidsleuth.tools.perception.registry import parse_names
+
+    names = tuple(parse_names(perceivers))
+    if video is not None:
+        if not video.is_file():
+            raise VidsleuthError(f"{video}: no such file")
+        result = bench_video(video, names=names, baseline=baseline)
+    else:
+        folder = videos or Path.cwd().parent / "shared/data/videos"
+        if not folder.is_dir():
+            raise VidsleuthError(f"{folder}: clips folder not found (pass --videos)")
+        result = bench_perception(folder, n_frames=frames, names=names)
+    if json_:
+        print_json(result)
+        return
+    for name, r in result["perceivers"].items():
+        typer.echo(f"{name:9} " + ", ".join(f"{k} {v}" for k, v in r.items()))
+    if video is not None:
+        typer.echo(
+            f"index {result['index_s']} s; perception {result['perception_s']} s for "
+            f"{result['duration_s']} s of video; 60-min estimate {result['estimate_60min_s']} s "
+            f"(goal {GOAL_S} s)"
+        )
+        if "ocr_text_needles" in result:
+            r = result["ocr_text_needles"]
+            typer.echo(
+                f"OCR text needles: {r['read']}/{r['visible_at_coarse_frames']} read "
+                f"(recall {r['recall']}, token recall {r['token_recall']})"
+            )
+    else:
+        typer.echo(
+            f"one 4 s chunk: {result['chunk_cost_s']} s; 60-min video: "
+            f"{result['estimate_60min_s']} s (goal {GOAL_S} s)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

@@ -94,7 +94,9 @@ def perceive_video(
     subtitles) cover the whole duration in windows of ``settings.speech_window_s``.  Units
     already stored under the same version are reused.  ``progress(name, done, total)`` is called
     after each unit.  Returns a summary (per perceiver: units computed/reused, observations,
-    seconds, problems).
+    seconds, problems; ``units_similar``: computed units that copied the result of an
+    unchanged earlier frame instead of running the model).  Frame perceivers work a group of
+    ``batch`` chunks at a time (tags in one batched forward pass).
     """
     from vidsleuth.agent.config import Settings
     from vidsleuth.tools.perception.registry import parse_names
@@ -108,35 +110,42 @@ def perceive_video(
 
     if frame_names:
         chunks = list(chunk_plan.chunks)
-        stats = {n: _new_stats(make(n, s)) for n in frame_names}
+        perceivers = {n: make(n, s) for n in frame_names}
+        stats = {n: _new_stats(p) for n, p in perceivers.items()}
+        memos: dict[str, Any] = {}
+        frames_s = 0.0
         for i in range(0, len(chunks), batch):
             group = chunks[i : i + batch]
             todo = {
-                n: [
-                    c
-                    for c in group
-                    if store.get_json(video_id, n, make(n, s).version, c.id) is None
-                ]
-                for n in frame_names
+                n: [c for c in group if store.get_json(video_id, n, p.version, c.id) is None]
+                for n, p in perceivers.items()
             }
-            needed = sorted({c.id for cs in todo.values() for c in cs})
+            needed = {c.id for cs in todo.values() for c in cs}
+            t0 = time.perf_counter()
             frames = _frames_for(
                 store, record, [c for c in group if c.id in needed], frames_plan, s
             )
-            for n in frame_names:
-                p = make(n, s)
+            frames_s += time.perf_counter() - t0
+            for n, p in perceivers.items():
                 t0 = time.perf_counter()
+                st = stats[n]
                 for c in group:
-                    obs, reused = perceive_cached(
-                        store, video_id, p, c.id, [frames[c.id]] if c.id in frames else None
-                    )
-                    _count(stats[n], obs, reused)
+                    if c not in todo[n]:
+                        cached = store.get_json(video_id, n, p.version, c.id) or []
+                        _count(st, [Observation.model_validate(o) for o in cached], True)
+                for _c, obs, reused_from in _perceive_group(
+                    store, video_id, p, todo[n], frames, memos
+                ):
+                    _count(st, obs, False)
+                    if reused_from is not None:
+                        st["units_similar"] += 1
                     if progress:
-                        progress(
-                            n, stats[n]["units_computed"] + stats[n]["units_reused"], len(chunks)
-                        )
-                stats[n]["seconds"] += time.perf_counter() - t0
+                        progress(n, st["units_computed"] + st["units_reused"], len(chunks))
+                if progress and not todo[n]:
+                    progress(n, st["units_computed"] + st["units_reused"], len(chunks))
+                st["seconds"] += time.perf_counter() - t0
         summary["perceivers"].update(stats)
+        summary["frames_seconds"] = round(frames_s, 3)
 
     duration = float(record.probe.duration_s or 0.0)
     window = s.speech_window_s
@@ -158,6 +167,66 @@ def perceive_video(
     for st in summary["perceivers"].values():
         st["seconds"] = round(st["seconds"], 3)
     return summary
+
+
+def reuse_producer(name: str) -> str:
+    """Where a perceiver records which units copied an unchanged earlier frame's result."""
+    return f"{name}:reused"
+
+
+def _perceive_group(
+    store: Store,
+    video_id: str,
+    perceiver: Perceiver,
+    chunks: Sequence[Any],
+    frames: dict[str, Frame],
+    memos: dict[str, Any],
+) -> list[tuple[Any, list[Observation], float | None]]:
+    """Perceive the chunks of one group in as few model calls as the perceiver allows and store
+    each chunk's unit; returns ``(chunk, observations, reused_from_t)`` per chunk.
+
+    Tags run one batched forward over every frame of the group; OCR walks the frames in order
+    and copies the result of an unchanged frame (recorded under :func:`reuse_producer`);
+    other perceivers take the frames one call per chunk.
+    """
+    name, version = perceiver.name, perceiver.version
+    chunks = [c for c in chunks if c.id in frames]
+    if not chunks:
+        return []
+    out: list[tuple[Any, list[Observation], float | None]] = []
+    with_features = getattr(perceiver, "perceive_frames_with_features", None)
+    sequence = getattr(perceiver, "perceive_sequence", None)
+    if with_features is not None:
+        group_frames = [frames[c.id] for c in chunks]
+        obs, feats = with_features(group_frames)
+        for k, (c, f) in enumerate(zip(chunks, group_frames, strict=True)):
+            mine = [o for o in obs if o.t_start == f.t]
+            store.put_array(
+                video_id,
+                name,
+                version,
+                features_key(c.id),
+                np.asarray(feats[k : k + 1], np.float32),
+            )
+            out.append((c, mine, None))
+    elif sequence is not None:
+        memo = memos.setdefault(name, None)
+        if memo is None:
+            from vidsleuth.tools.perception.ocr import OcrMemo
+
+            memo = memos[name] = OcrMemo()
+        results = sequence([frames[c.id] for c in chunks], memo)
+        for c, (obs, reused_from) in zip(chunks, results, strict=True):
+            if reused_from is not None:
+                store.put_json(
+                    video_id, reuse_producer(name), version, c.id, {"from_t": reused_from}
+                )
+            out.append((c, obs, reused_from))
+    else:
+        out = [(c, perceiver.perceive_frames([frames[c.id]]), None) for c in chunks]
+    for c, obs, _ in out:
+        store.put_json(video_id, name, version, c.id, [o.model_dump(mode="json") for o in obs])
+    return out
 
 
 def _sources_key(perceiver: Perceiver, path: str) -> str:
@@ -186,6 +255,7 @@ def _new_stats(p: Perceiver) -> dict[str, Any]:
         "version": p.version,
         "units_computed": 0,
         "units_reused": 0,
+        "units_similar": 0,
         "observations": 0,
         "seconds": 0.0,
         "problems": [],

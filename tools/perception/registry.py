@@ -38,7 +38,10 @@ def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
     from vidsleuth.agent.config import Settings
 
     s = settings or Settings()
-    params = f"{s.ocr_engine}|{s.perception_max_side}|{s.object_min_score}|{s.tags_top_k}"
+    params = (
+        f"{s.ocr_engine}|{s.perception_max_side}|{s.object_min_score}|{s.tags_top_k}"
+        f"|{s.ocr_det_side}|{s.ocr_reuse_diff}"
+    )
     key = (name, params)
     if key in _instances:
         return _instances[key]
@@ -47,7 +50,11 @@ def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
         from vidsleuth.tools.perception.ocr import RapidOcrPerceiver, TesseractPerceiver
 
         if s.ocr_engine == "rapidocr":
-            perceiver = RapidOcrPerceiver(max_side=s.perception_max_side)
+            perceiver = RapidOcrPerceiver(
+                max_side=s.perception_max_side,
+                det_side=s.ocr_det_side or None,
+                reuse_diff=s.ocr_reuse_diff,
+            )
         elif s.ocr_engine == "tesseract":
             perceiver = TesseractPerceiver(max_side=s.perception_max_side)
         else:
