@@ -106,7 +106,9 @@ class Settings(BaseSettings):
     agent_max_frames: int = Field(600, ge=0, description="frames one question may decode")
     agent_max_tokens: int = Field(12000, ge=0, description="model tokens one question may use")
     agent_max_seconds: float = Field(600.0, gt=0, description="wall seconds per question")
-    agent_stop_threshold: float = Field(0.75, ge=0, le=1, description="stop when confidence >= this")
+    agent_stop_threshold: float = Field(
+        0.75, ge=0, le=1, description="stop when confidence >= this"
+    )
     agent_stop_weights: tuple[float, float, float, float] = Field(
         (-3.0, 2.5, 2.0, 4.0),
         description="stop-rule logistic weights: bias, agreement, stated confidence, score margin",
@@ -129,4 +131,5 @@ class Settings(BaseSettings):
     def with_overrides(self, **flags: object) -> Settings:
         """Return a copy with every flag that was actually given (not None) applied."""
         given = {k: v for k, v in flags.items() if v is not None}
-        return self.model_copy(update=self.model_validate({**self.model_dump(), **given}).model_dump())
+        merged = self.model_validate({**self.model_dump(), **given})
+        return self.model_copy(update=merged.model_dump())
