@@ -255,8 +255,12 @@ def _fallback(
 
 def _keyframes_pyav(
     path: str, keys: np.ndarray, *, max_side: int | None, rotation: int, threads: int = 0
-) -> Iterator[tuple[int, np.ndarray, bool]]:
+) -> Iterator[tuple[int, Any, bool]]:
     """Decode only the keyframes ``keys`` (all of the stream's, in order).
+
+    Yields undecoded-to-RGB ``av.VideoFrame`` objects on the fast path (the caller converts them
+    in another thread, which measured 1.6x faster than converting between decode calls) and RGB
+    arrays on the fallback path.
 
     The demuxer is told to drop non-key packets (``AVDISCARD_NONKEY``: MP4/MKV then never read
     them from disk), which makes this ~40x cheaper than demuxing everything.  FFmpeg's MP4
@@ -284,7 +288,7 @@ def _keyframes_pyav(
             for fr in frames:
                 if done >= len(keys) or fr.pts is None or not lo[done] <= fr.pts < hi[done]:
                     raise _OrderLost
-                yield int(keys[done]), _to_rgb(fr, max_side, rotation), True
+                yield int(keys[done]), fr, True
                 done += 1
 
         try:
@@ -611,8 +615,10 @@ def keyframe_frames(
     """
     del workers
     info, index = probe_and_index(path)
-    for pts, image, key in _keyframes_pyav(str(path), index.key_pts, max_side=max_side,
-                                           rotation=info.rotation):
+    raw = _keyframes_pyav(str(path), index.key_pts, max_side=max_side, rotation=info.rotation)
+    for pts, image, key in _prefetch(raw):
+        if not isinstance(image, np.ndarray):
+            image = _to_rgb(image, max_side, info.rotation)
         yield Frame(t=float(index.to_seconds(pts)), image=image, key=key)
 
 
