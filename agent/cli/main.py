@@ -22,11 +22,17 @@ from vidsleuth.errors import VidsleuthError
 
 # Subcommand families, in the order ``--help`` lists them.
 FAMILIES: tuple[str, ...] = (
+    "demo",
+    "ask",
     "video",
     "bench",
     "index",
+    "memory",
     "perception",
     "evaluate",
+    "models",
+    "generate",
+    "retriever",
 )
 
 app = typer.Typer(
