@@ -72,14 +72,50 @@ def prepare_video(
         settings=settings,
         frames_plan=plan_key(plan, settings),
     )
-    written = 0
+    written = entities = visual = 0
     if memory is not None:
         obs = stored_observations(store, record.video_id, names, settings)
         spans = [(c.t_start, c.t_end) for c in plan.chunks]
         _, written = memory["episodic"].write_chunks(record.video_id, obs, spans)
+        if "semantic" in memory:
+            entities = memory["semantic"].add_observations(record.video_id, obs)
+        if "tags" in names and "chroma" in memory:
+            visual = write_visual_memory(store, memory["chroma"], record.video_id, plan, settings)
     return {
         "video_id": record.video_id,
         "chunks": summary.chunks_total,
         "memory_records_written": written,
+        "entities": entities,
+        "visual_records_written": visual,
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def write_visual_memory(
+    store: Any, chroma: Any, video_id: str, plan: Any, settings: Settings
+) -> int:
+    """Copy the tag perceiver's pooled chunk features into visual memory (one vector a chunk).
+
+    The features are already computed and cached by coarse perception, so this costs no model
+    call; visual memory makes them searchable by an example frame.
+    """
+    import numpy as np
+
+    from vidsleuth.memory.visual import VisualMemory
+    from vidsleuth.tools.perception.cache import features_key
+    from vidsleuth.tools.perception.registry import make_perceiver
+    from vidsleuth.tools.perception.tags import EfficientNetEmbedder, chunk_feature
+
+    tags = make_perceiver("tags", settings)
+    spans, vectors = [], []
+    for c in plan.chunks:
+        feats = store.get_array(video_id, tags.name, tags.version, features_key(c.id))
+        if feats is not None and len(feats):
+            spans.append((c.t_start, c.t_end))
+            vectors.append(chunk_feature(feats))
+    if not vectors:
+        return 0
+    visual = VisualMemory(chroma, EfficientNetEmbedder())
+    return int(
+        visual.add_vectors(video_id, spans, np.stack(vectors), level="chunk", version=tags.version)
+    )
