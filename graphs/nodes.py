@@ -37,6 +37,8 @@ SEARCH_TOOLS = ("search_memory", "retrieve_chunks", "recall_entity")
 LOOK_TOOLS = ("read_text", "transcribe", "detect_objects", "look_at_frames")
 #: the zoom tool of the refine node
 ZOOM_TOOL = "inspect_interval"
+#: the whole-video evidence locator the map node checks options with before asking the model
+LOCATE_TOOL = "find_mentions"
 #: the session-memory writer called when an answer is confident
 REMEMBER_TOOL = "remember_fact"
 
@@ -170,7 +172,14 @@ def plan(state: AgentState, runtime: Deps) -> Command[Literal["retrieve"]]:
     look_for = [question, *options]
     sees = deps.ctx.chat is not None and deps.ctx.chat.supports_images
     tools = [t for t in LOOK_TOOLS if t in deps.registry and (t != "look_at_frames" or sees)]
-    if s.agent_plan_with_model and deps.ctx.chat is not None and routing.tokens_left(deps) > 0:
+    # With options and a whole-video locator, the option texts are the plan (the map node
+    # checks each against the video); the model plans the rest.
+    if (
+        s.agent_plan_with_model
+        and not (options and LOCATE_TOOL in deps.registry)
+        and deps.ctx.chat is not None
+        and routing.tokens_left(deps) > 0
+    ):
         parsed = _chat(
             deps, "plan", prompts.plan_messages(question, options, tools), prompts.Plan, 80, trace
         )
@@ -339,6 +348,32 @@ def refine(state: AgentState, runtime: Deps) -> Command[Literal["remember", "ret
     return Command(goto="remember", update={"findings": found, "zoomed": done, "trace": trace})
 
 
+def _resolve(
+    deps: AgentDeps, state: AgentState, trace: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """A partial answer decided by located evidence (once per question), or None."""
+    options = list(state.get("options") or [])
+    if not options or LOCATE_TOOL not in deps.registry:
+        return None
+    if any(p.get("source") == "resolve" for p in state.get("partials", [])):
+        return None
+    if any(t.get("node") == "map" and t.get("resolve") for t in state.get("trace", [])):
+        return None  # tried in an earlier round and undecided: the model decides now
+
+    def locate(description: str) -> list[Finding]:
+        return _call(deps, "map", LOCATE_TOOL, {"query": description, "k": 50}, trace)
+
+    got = routing.resolve_choice(state["question"], options, locate)
+    trace.append(
+        {"node": "map", "resolve": got["answer"] if got else "undecided", **(
+            {"why": got["why"]} if got else {})}
+    )
+    if got is None:
+        return None
+    got.update(group="resolve", group_score=1.0, round=state.get("round", 0) + 1)
+    return got
+
+
 @node("map", fallback="reduce")
 def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     """Each new or grown evidence group -> one partial answer citing a time."""
@@ -356,6 +391,11 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     partials: list[dict[str, Any]] = []
     done: list[str] = []
     pending = state.get("pending_stop", "")
+    resolved = _resolve(deps, state, trace)
+    if resolved is not None:
+        # Located evidence decided the question: no model call (each costs 5-60 s on a CPU).
+        partials.append(resolved)
+        groups = []
     for g in groups[: s.agent_map_groups]:
         matched = routing.option_matches(g, options) if options else None
         if matched is not None:

@@ -28,6 +28,7 @@ BUILTIN_NAMES = (
     "transcribe",
     "inspect_interval",
     "look_at_frames",
+    "find_mentions",
 )
 #: spans longer than this are cut to their first part by the span tools (one call stays cheap)
 MAX_SPAN_CHUNKS = 8
@@ -85,6 +86,15 @@ class FactArgs(BaseModel):
     fact: str = Field(description="what was learned, one sentence", min_length=1)
     question: str = Field(description="the question that led to it")
     spans: list[tuple[float, float]] = Field(description="evidence spans (start, end) in seconds")
+
+
+class MentionArgs(BaseModel):
+    query: str = Field(
+        description="what to find: a phrase, an object, a colour, or a description such as "
+        "\"the on-screen text 'X'\", \"the spoken phrase 'X'\", \"the red colour flash\"",
+        min_length=1,
+    )
+    k: int = Field(20, ge=1, le=200, description="most moments to return, earliest first")
 
 
 class LookArgs(SpanArgs):
@@ -350,4 +360,39 @@ def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
             )
         ],
         frames_decoded=1,
+    )
+
+
+@_when(*_PERCEPTION)
+def find_mentions(ctx: ToolContext, inp: MentionArgs) -> Findings:
+    """Find every moment of the whole video where a phrase is read or heard, an object is seen
+    or a colour flashes, from the cached coarse perception (no decoding, no model call)."""
+    from vidsleuth.tools import evidence
+
+    assert ctx.store is not None and ctx.record is not None
+    rec = ctx.record
+    moments = ctx.resource(
+        f"moments:{ctx.video_id}", lambda: evidence.video_moments(ctx.store, rec, ctx.settings)
+    )
+
+    def similarity() -> Any:
+        from vidsleuth.tools.models.factory import load_text_embedder
+
+        return evidence.embedding_similarity(load_text_embedder(ctx.settings))
+
+    sim = ctx.resource("label_similarity", similarity)
+    hits = evidence.locate(moments, inp.query, sim)
+    return Findings(
+        findings=[
+            Finding(
+                t_start=h["t_start"],
+                t_end=h["t_end"],
+                kind=h["kind"],
+                text=h["text"],
+                score=h["score"],
+                source="find_mentions",
+            )
+            for h in hits[: inp.k]
+        ],
+        note=f"{len(hits)} moment(s) of {len(moments.items)}",
     )

@@ -5,21 +5,31 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vidsleuth.agent.cli.common import StoreOpt, settings
 
+if TYPE_CHECKING:
+    from vidsleuth.agent.config import Settings
+
 DEMO_SEED = 7
+#: 10 fps keeps generation and decoding of the demo well inside the 10-minute budget
+DEMO_FPS = 10.0
 
 
 def demo_cmd(
     minutes: Annotated[float, typer.Option("--minutes", help="length of the demo video")] = 10.0,
     seed: Annotated[int, typer.Option("--seed")] = DEMO_SEED,
+    fps: Annotated[float, typer.Option("--fps", help="frame rate of the demo video")] = DEMO_FPS,
+    ask: Annotated[
+        bool, typer.Option("--ask/--no-ask", help="answer one question per needle kind")
+    ] = True,
     store: StoreOpt = None,
 ) -> None:
-    """Generate the demo video (once), index it with progress bars and print a summary."""
+    """Generate the demo video (once), index it, then answer one question per needle kind with
+    the agent and the embedded CPU models, checking each answer against the ground truth."""
     from vidsleuth.agent.cli.index import _progress_bar
     from vidsleuth.evals.synth.generator import generate, load_needles
     from vidsleuth.memory.indexer import index_video
@@ -35,7 +45,7 @@ def demo_cmd(
         needles = load_needles(meta)
     else:
         typer.echo(f"generating a {minutes:g}-minute demo video: {video}", err=True)
-        generate(video, minutes=minutes, seed=seed, progress=True)
+        generate(video, minutes=minutes, seed=seed, fps=fps, progress=True)
         needles = load_needles(meta)
     with Store.open(cfg.store) as st, _progress_bar(False) as bar:
         task = bar.add_task(f"index {video.name}", total=None)
@@ -44,6 +54,70 @@ def demo_cmd(
         )
         stats = st.stats(summary.video_id)
     _print_summary(video, summary.as_dict(), stats, needles)
+    if ask:
+        _ask_demo_questions(cfg, video, meta, seed)
+
+
+def _ask_demo_questions(cfg: Settings, video: Path, meta: Path, seed: int) -> None:
+    """One *what* question per needle kind (the haystack builders), answered by the agent."""
+    import time
+
+    from vidsleuth.agent.cli.index import _progress_bar
+    from vidsleuth.agent.prompts import fmt_span
+    from vidsleuth.agent.session import VideoAgent
+    from vidsleuth.evals.haystack import KINDS, build_questions
+    from vidsleuth.evals.synth.schema import load_needles
+
+    manifest = load_needles(meta).model_dump()
+    questions = build_questions(manifest, video.stem, seed=int(manifest["seed"]))
+    picked = []
+    for kind in KINDS:
+        q = next((q for q in questions if q.categories == ["what", kind]), None)
+        if q is not None:
+            picked.append(q)
+    out = sys.stdout
+    right = 0
+    t_all = time.perf_counter()
+    with VideoAgent(cfg) as agent:
+        with _progress_bar(not sys.stderr.isatty()) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(f"{stage} {video.name}", total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            t0 = time.perf_counter()
+            agent.video(video, progress=progress)
+        out.write(f"\nperception + memory ready in {time.perf_counter() - t0:.1f} s\n")
+        for q in picked:
+            letters = list(q.options)
+            ans = agent.ask(video, q.question, [q.options[x] for x in letters], session=None)
+            agent.session_id = None  # every demo question starts a fresh session
+            got = letters["ABCDEFGHIJ".index(ans.answer)] if ans.answer else None
+            ok = got == q.answer
+            right += ok
+            out.write(f"\nQ [{q.categories[1]}] {q.question}\n")
+            for x in letters:
+                out.write(f"   {x}. {q.options[x]}\n")
+            shown = f"{got}. {q.options[got]}" if got else "(no answer)"
+            out.write(f"answer    {shown}  confidence {ans.confidence:.2f}  ({ans.stop_reason})\n")
+            for e in ans.evidence:
+                out.write(f"evidence  [{fmt_span(e.t_start, e.t_end)}] {e.why}\n")
+            c = ans.cost
+            out.write(
+                f"cost      {c.get('seconds', 0):.1f} s, {c.get('model_calls', 0)} model call(s), "
+                f"{c.get('prompt_tokens', 0) + c.get('completion_tokens', 0)} tokens, "
+                f"{c.get('frames_decoded', 0)} frames decoded\n"
+            )
+            ref = ", ".join(f"[{fmt_span(a, b)}]" for a, b in q.reference_spans)
+            verdict = "MATCH" if ok else "MISS"
+            out.write(f"truth     {q.answer}. {q.options[q.answer]} at {ref}  -> {verdict}\n")
+    n = len(picked)
+    out.write(
+        f"\naccuracy  {right}/{n} ({100.0 * right / max(1, n):.0f}%) "
+        f"in {time.perf_counter() - t_all:.1f} s\n"
+    )
 
 
 def _print_summary(video: Path, summary: dict, stats: dict, needles: object) -> None:
