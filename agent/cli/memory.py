@@ -245,6 +245,64 @@ def store_verify_cmd(
         raise typer.Exit(1)
 
 
+@memory_app.command("build")
+def build_cmd(
+    video: Annotated[Path, typer.Argument(help="video file")],
+    summaries: Annotated[
+        bool, typer.Option("--summaries/--no-summaries", help="segment and video summaries (LLM)")
+    ] = True,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a video's memory: frame index, coarse perception, episodic chunks, entities,
+    visual vectors and (with the configured chat model) segment and video summaries.
+
+    Every layer is cached: a second run computes nothing.
+    """
+    from vidsleuth.agent.indexing import prepare_video
+    from vidsleuth.memory.episodic import CHUNK_PRODUCER
+    from vidsleuth.memory.store import Store
+    from vidsleuth.tools.builtin import open_memory
+
+    cfg = settings(store=store)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if not json_out and sys.stderr.isatty():
+            sys.stderr.write(f"\r{stage}: {done}/{total}   ")
+
+    with Store.open(cfg.store) as st:
+        memory = open_memory(cfg)
+        try:
+            info = prepare_video(st, video, cfg, memory, progress)
+            vid = info["video_id"]
+            if summaries:
+                from vidsleuth.tools.models.factory import load_chat_model
+
+                chunks = memory["episodic"].list(vid, where={"producer": CHUNK_PRODUCER}, limit=1)
+                if chunks:
+                    run = memory["episodic"].summarize(
+                        vid,
+                        load_chat_model(cfg),
+                        chunk_version=chunks[0].version,
+                        segment_seconds=cfg.segment_seconds,
+                    )
+                    info["summaries"] = {
+                        "segments": len(run.segments),
+                        "cached": run.cached,
+                        "model_calls": run.model_calls,
+                        "failures": run.failures,
+                        "video": run.video.text if run.video is not None else None,
+                    }
+        finally:
+            memory["chroma"].close()
+    if json_out:
+        print_json(info)
+        return
+    sys.stderr.write("\n")
+    for k, v in info.items():
+        typer.echo(f"{k:24} {v}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(memory_app, name="memory")
     from vidsleuth.agent.cli.index import store_app
