@@ -17,6 +17,7 @@ re-running with the same settings finds its version stored and calls no model.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -125,7 +126,9 @@ def assign_to_chunks(
 class SegmentCaption(BaseModel):
     """The map step's output for one segment."""
 
-    summary: str = Field(description="2-4 sentences: who does what, where, what text is shown")
+    summary: str = Field(
+        max_length=500, description="2-4 sentences: who does what, where, what text is shown"
+    )
     names: list[str] = Field(default_factory=list, description="people/things/places named")
 
 
@@ -137,7 +140,9 @@ class Alias(BaseModel):
 class VideoSummary(BaseModel):
     """The reduce step's output: the whole-video summary and the unified names."""
 
-    summary: str = Field(description="a paragraph covering the whole video in order")
+    summary: str = Field(
+        max_length=1500, description="a paragraph covering the whole video in order"
+    )
     aliases: list[Alias] = Field(
         default_factory=list, description="spellings of one person/thing -> the one name to use"
     )
@@ -157,7 +162,11 @@ REDUCE_SYSTEM = (
 )
 REDUCE_USER = "Segment captions in order:\n{captions}\n\nSummarise the video and unify the names."
 PROMPT_HASH = hashlib.blake2b(
-    "\x1f".join([MAP_SYSTEM, MAP_USER, REDUCE_SYSTEM, REDUCE_USER]).encode(), digest_size=6
+    "\x1f".join(
+        [MAP_SYSTEM, MAP_USER, REDUCE_SYSTEM, REDUCE_USER,
+         json.dumps([SegmentCaption.model_json_schema(), VideoSummary.model_json_schema()])]
+    ).encode(),
+    digest_size=6
 ).hexdigest()
 
 

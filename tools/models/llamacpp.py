@@ -89,6 +89,10 @@ class LlamaCppChatModel(BaseChatModel):
             "max_tokens": max_tokens,
             "temperature": temperature,
             "cache_prompt": True,
+            # Small quantised models fall into loops under greedy decoding (a 1.5B summary
+            # repeated one sentence 40 times); a mild penalty on recent tokens prevents that.
+            "repeat_penalty": 1.1,
+            "repeat_last_n": 256,
         }
         if json_schema is not None:
             request["response_format"] = {
