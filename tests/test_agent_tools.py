@@ -268,3 +268,31 @@ def test_readme_custom_tool_works(tmp_path):
         assert c.usage.frames_decoded == 2
     finally:
         REGISTRY.unregister("brightness")
+
+
+def test_retrieve_chunks_ranks_a_stored_video_with_the_shipped_rvlm(
+    tmp_path: Path, counter_video
+) -> None:
+    """The learned retriever as an agent tool: real store, real coarse tag features, the
+    shipped checkpoint; every chunk of the video comes back ranked once."""
+    from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
+    from vidsleuth.memory.store import Store
+    from vidsleuth.tools.base import ToolContext
+    from vidsleuth.tools.perception.cache import perceive_video
+
+    video = counter_video(seconds=16.0, fps=5, size=(128, 96))
+    cfg = Settings(store=tmp_path / "store", perceivers="tags")
+    with Store.open(cfg.store) as st:
+        summary = index_video(st, video, cfg)
+        rec = st.video(summary.video_id)
+        plan = chunk_plan_for(rec, cfg)
+        perceive_video(st, rec, plan, ["tags"], None, settings=cfg, frames_plan=plan_key(plan, cfg))
+        c = ToolContext(settings=cfg, store=st, record=rec)
+        out = default_registry(plugins=False).call(
+            c, "retrieve_chunks", {"query": "a grey bar", "k": 10}
+        )
+    spans = [(f.t_start, f.t_end) for f in out.findings]
+    assert sorted(spans) == [(0.0, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 16.0)]
+    scores = [f.score for f in out.findings]
+    assert scores == sorted(scores, reverse=True)
+    assert all(f.source == "retrieve_chunks:rvlm" for f in out.findings)

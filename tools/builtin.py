@@ -55,6 +55,7 @@ _MEMORY = (
     "vidsleuth.memory.semantic",
     "chromadb",
 )
+_RETRIEVAL = ("vidsleuth.tools.retrieval.rvlm", "torch")
 _PERCEPTION = ("vidsleuth.tools.perception.cache", "vidsleuth.memory.indexer")
 
 
@@ -62,6 +63,11 @@ _PERCEPTION = ("vidsleuth.tools.perception.cache", "vidsleuth.memory.indexer")
 class SearchArgs(BaseModel):
     query: str = Field(description="words likely to be written, said or shown", min_length=1)
     k: int = Field(8, ge=1, le=50, description="how many spans to return")
+
+
+class RetrieveArgs(BaseModel):
+    query: str = Field(description="the question, or what the wanted moment shows", min_length=1)
+    k: int = Field(5, ge=1, le=50, description="how many chunks to return")
 
 
 class SpanArgs(BaseModel):
@@ -126,6 +132,7 @@ def open_memory(settings: Any) -> dict[str, Any]:
     emb = load_text_embedder(settings)
     return {
         "chroma": chroma,
+        "embedder": emb,
         "episodic": EpisodicMemory(chroma, emb),
         "session": SessionMemory(chroma, emb),
         "semantic": SemanticMemory.for_store(chroma, emb, settings.store),
@@ -137,12 +144,19 @@ def _memory(ctx: ToolContext) -> dict[str, Any]:
     return ctx.resource("memory", lambda: open_memory(ctx.settings))  # type: ignore[no-any-return]
 
 
+def _plan(ctx: ToolContext) -> Any:
+    """The session video's chunk plan, computed once."""
+    from vidsleuth.memory.indexer import chunk_plan_for
+
+    return ctx.resource(f"plan:{ctx.video_id}", lambda: chunk_plan_for(ctx.record, ctx.settings))
+
+
 def _span_chunks(ctx: ToolContext, a: float, b: float) -> tuple[list[Any], str]:
-    from vidsleuth.memory.indexer import chunk_plan_for, plan_key
+    from vidsleuth.memory.indexer import plan_key
 
     if ctx.record is None:
         raise ToolCallError("no video in this session")
-    plan = ctx.resource(f"plan:{ctx.video_id}", lambda: chunk_plan_for(ctx.record, ctx.settings))
+    plan = _plan(ctx)
     chunks = [c for c in plan.chunks if c.t_start < b and c.t_end > a] or [
         min(plan.chunks, key=lambda c: abs(c.t_start - a))
     ]
@@ -195,6 +209,57 @@ def search_memory(ctx: ToolContext, inp: SearchArgs) -> Findings:
                 source=f"search_memory:{r.kind}",
             )
             for r in hits[: inp.k]
+        ]
+    )
+
+
+def _text_embedder(ctx: ToolContext) -> Any:
+    """One text embedder per session: memory's when memory is open, else the configured one."""
+
+    def load() -> Any:
+        if "memory" in ctx.resources or _has(*_MEMORY):
+            return _memory(ctx)["embedder"]
+        from vidsleuth.tools.models.factory import load_text_embedder
+
+        return load_text_embedder(ctx.settings)
+
+    return ctx.resource("text_embedder", load)
+
+
+@_when(*_RETRIEVAL)
+def retrieve_chunks(ctx: ToolContext, inp: RetrieveArgs) -> Findings:
+    """Rank the video's 4-second chunks by how likely they show what is asked (the learned R-VLM
+    scorer over frozen visual and text features); best chunks first, with their scores."""
+    from vidsleuth.memory.indexer import plan_key
+    from vidsleuth.tools.retrieval.embedding import QuestionEncoder
+    from vidsleuth.tools.retrieval.features import load_video_features
+    from vidsleuth.tools.retrieval.rvlm import RVLMRetriever
+
+    if ctx.record is None:
+        raise ToolCallError("no video in this session")
+    emb = _text_embedder(ctx)
+    plan = _plan(ctx)
+    feats = ctx.resource(
+        f"retrieval:{ctx.video_id}",
+        lambda: load_video_features(
+            ctx.store, ctx.video_id, plan_key(plan, ctx.settings), ctx.settings, text_embedder=emb
+        ),
+    )
+    retriever = ctx.resource(
+        "retriever:rvlm",
+        lambda: RVLMRetriever.load(ctx.settings.retriever_ckpt, QuestionEncoder(emb)),
+    )
+    return Findings(
+        findings=[
+            Finding(
+                t_start=c.t_start,
+                t_end=c.t_end,
+                kind="chunk",
+                text="",
+                score=c.score,
+                source="retrieve_chunks:rvlm",
+            )
+            for c in retriever.rank(inp.query, feats, k=inp.k)
         ]
     )
 
