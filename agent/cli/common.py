@@ -23,6 +23,27 @@ def settings(**flags: Any) -> Settings:
     return Settings().with_overrides(**flags)
 
 
+def progress_bar(quiet: bool = False) -> Any:
+    """A rich progress bar on stderr; disabled when ``quiet`` or stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet or not sys.stderr.isatty(),
+    )
+
+
 def print_json(obj: Any) -> None:
     """Print one JSON document to stdout (the only thing ``--json`` commands print there)."""
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")

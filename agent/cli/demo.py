@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from vidsleuth.agent.cli.common import StoreOpt, settings
+from vidsleuth.agent.cli.common import StoreOpt, progress_bar, settings
 
 if TYPE_CHECKING:
     from vidsleuth.agent.config import Settings
@@ -30,7 +30,6 @@ def demo_cmd(
 ) -> None:
     """Generate the demo video (once), index it, then answer one question per needle kind with
     the agent and the embedded CPU models, checking each answer against the ground truth."""
-    from vidsleuth.agent.cli.index import _progress_bar
     from vidsleuth.evals.synth.generator import generate, load_needles
     from vidsleuth.memory.indexer import index_video
     from vidsleuth.memory.store import Store
@@ -47,7 +46,7 @@ def demo_cmd(
         typer.echo(f"generating a {minutes:g}-minute demo video: {video}", err=True)
         generate(video, minutes=minutes, seed=seed, fps=fps, progress=True)
         needles = load_needles(meta)
-    with Store.open(cfg.store) as st, _progress_bar(False) as bar:
+    with Store.open(cfg.store) as st, progress_bar() as bar:
         task = bar.add_task(f"index {video.name}", total=None)
         summary = index_video(
             st, video, cfg, progress=lambda d, t: bar.update(task, completed=d, total=t)
@@ -62,7 +61,6 @@ def _ask_demo_questions(cfg: Settings, video: Path, meta: Path, seed: int) -> No
     """One *what* question per needle kind (the haystack builders), answered by the agent."""
     import time
 
-    from vidsleuth.agent.cli.index import _progress_bar
     from vidsleuth.agent.prompts import fmt_span
     from vidsleuth.agent.session import VideoAgent
     from vidsleuth.evals.haystack import KINDS, build_questions
@@ -79,7 +77,7 @@ def _ask_demo_questions(cfg: Settings, video: Path, meta: Path, seed: int) -> No
     right = 0
     t_all = time.perf_counter()
     with VideoAgent(cfg) as agent:
-        with _progress_bar(not sys.stderr.isatty()) as bar:
+        with progress_bar() as bar:
             tasks: dict[str, int] = {}
 
             def progress(stage: str, done: int, total: int) -> None:

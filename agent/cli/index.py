@@ -8,31 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
+from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, progress_bar, settings
 
 store_app = typer.Typer(help="Inspect and manage the persistent store.", no_args_is_help=True)
-
-
-def _progress_bar(quiet: bool):  # type: ignore[no-untyped-def]
-    """A rich progress bar on stderr (disabled when ``quiet``)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-        transient=False,
-    )
 
 
 def index_cmd(
@@ -72,7 +50,7 @@ def index_cmd(
         check_video_path(v)
     names = parse_names(perceive) if perceive else []
     summaries = []
-    with Store.open(cfg.store) as st, _progress_bar(quiet or not sys.stderr.isatty()) as bar:
+    with Store.open(cfg.store) as st, progress_bar(quiet) as bar:
         for v in videos:
             task = bar.add_task(f"index {v.name}", total=None)
 

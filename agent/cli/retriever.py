@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
+from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, progress_bar, settings
 from vidsleuth.errors import VidsleuthError
 
 retriever_app = typer.Typer(
@@ -20,26 +19,6 @@ DataOpt = Annotated[
     typer.Option("--data", help="folder of generated videos + needle JSONs (vidsleuth generate)"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
-
-
-def _bar(quiet: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet or not sys.stderr.isatty(),
-    )
 
 
 def _prepare(data: Path, cfg: Any, bar: Any) -> tuple[list[Any], list[Any]]:
@@ -124,7 +103,7 @@ def train_cmd(
     if loss not in LOSSES:
         raise ConfigError(f"--loss {loss!r}: choose from {', '.join(LOSSES)}")
     cfg = settings(store=store)
-    with _bar(quiet or json_out) as bar:
+    with progress_bar(quiet or json_out) as bar:
         nvs, feats = _prepare(data, cfg, bar)
         tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
         idx = {f.video_id: i for i, f in enumerate(feats)}
@@ -220,7 +199,7 @@ def eval_cmd(
     kk = k or cfg.retriever_k
     enc = QuestionEncoder(default_text_embedder(cfg))
     rvlm = RVLMRetriever.load(ckpt or cfg.retriever_ckpt, enc)
-    with _bar(quiet or json_out) as bar:
+    with progress_bar(quiet or json_out) as bar:
         nvs, feats = _prepare(data, cfg, bar)
         examples = build_examples(nvs, "all")
         retrievers: dict[str, Any] = {
@@ -272,7 +251,7 @@ def ablate_cmd(
     from vidsleuth.tools.retrieval.uniform import UniformRetriever
 
     cfg = settings(store=store)
-    with _bar(quiet or json_out) as bar:
+    with progress_bar(quiet or json_out) as bar:
         nvs, feats = _prepare(data, cfg, bar)
         t_nvs, t_feats = _prepare(test, cfg, bar)
         overlap = {f.video_id for f in feats} & {f.video_id for f in t_feats}
