@@ -296,3 +296,4 @@ def test_retrieve_chunks_ranks_a_stored_video_with_the_shipped_rvlm(
     scores = [f.score for f in out.findings]
     assert scores == sorted(scores, reverse=True)
     assert all(f.source == "retrieve_chunks:rvlm" for f in out.findings)
+    assert all(0.0 <= s <= 1.0 for s in scores) and sum(scores) == pytest.approx(1.0, abs=1e-5)

@@ -249,17 +249,26 @@ def retrieve_chunks(ctx: ToolContext, inp: RetrieveArgs) -> Findings:
         "retriever:rvlm",
         lambda: RVLMRetriever.load(ctx.settings.retriever_ckpt, QuestionEncoder(emb)),
     )
+    import numpy as np
+
+    # Report the retriever's own distribution over chunks, softmax(s / tau) as in training,
+    # so scores lie in [0, 1] beside memory's cosine scores (the stop rule compares them).
+    raw = retriever.scores(inp.query, feats)
+    z = np.exp((raw - raw.max()) / max(retriever.config.tau, 1e-6))
+    prob = z / z.sum()
+    top = np.argsort(-prob, kind="stable")[: inp.k]
+    chunks = feats.chunks
     return Findings(
         findings=[
             Finding(
-                t_start=c.t_start,
-                t_end=c.t_end,
+                t_start=chunks[i].t_start,
+                t_end=chunks[i].t_end,
                 kind="chunk",
                 text="",
-                score=c.score,
+                score=float(prob[i]),
                 source="retrieve_chunks:rvlm",
             )
-            for c in retriever.rank(inp.query, feats, k=inp.k)
+            for i in top
         ]
     )
 
