@@ -19,6 +19,12 @@ DataOpt = Annotated[
     typer.Option("--data", help="folder of generated videos + needle JSONs (vidsleuth generate)"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+# Training options shared by `train` and `ablate`.
+EpochsOpt = Annotated[int, typer.Option("--epochs", min=1)]
+ValFractionOpt = Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9)]
+SigmaOpt = Annotated[float, typer.Option("--sigma", help="target smoothing over chunks")]
+TauOpt = Annotated[float, typer.Option("--tau", help="softmax temperature")]
+SeedOpt = Annotated[int, typer.Option("--seed")]
 
 
 def _prepare(data: Path, cfg: Any, bar: Any) -> tuple[list[Any], list[Any]]:
@@ -81,11 +87,11 @@ def train_cmd(
     loss: Annotated[
         str, typer.Option("--loss", help="soft (soft matching), bce or infonce")
     ] = "soft",
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 15,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9)] = 0.2,
-    sigma: Annotated[float, typer.Option("--sigma", help="target smoothing over chunks")] = 1.0,
-    tau: Annotated[float, typer.Option("--tau", help="softmax temperature")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    epochs: EpochsOpt = 15,
+    val_fraction: ValFractionOpt = 0.2,
+    sigma: SigmaOpt = 1.0,
+    tau: TauOpt = 1.0,
+    seed: SeedOpt = 0,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -231,11 +237,11 @@ def ablate_cmd(
     losses: Annotated[
         str, typer.Option("--losses", help="comma-separated losses")
     ] = "soft,bce,infonce",
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 15,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9)] = 0.2,
-    sigma: Annotated[float, typer.Option("--sigma", help="target smoothing over chunks")] = 1.0,
-    tau: Annotated[float, typer.Option("--tau", help="softmax temperature")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    epochs: EpochsOpt = 15,
+    val_fraction: ValFractionOpt = 0.2,
+    sigma: SigmaOpt = 1.0,
+    tau: TauOpt = 1.0,
+    seed: SeedOpt = 0,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
