@@ -16,9 +16,23 @@ retriever_app = typer.Typer(
 
 DataOpt = Annotated[
     Path,
-    typer.Option("--data", help="folder of generated videos + needle JSONs (vidsleuth generate)"),
+    typer.Option(
+        "--data",
+        help="folder of generated videos + needle JSONs (vidsleuth generate), or with --task the "
+        "benchmark's annotations (video_info.meta.jsonl, the EgoMem folder)",
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--task", help="take questions and spans from a benchmark (lvbench, egomem) instead"
+    ),
+]
+VideosOpt = Annotated[Path | None, typer.Option("--videos", help="the benchmark's video folder")]
+TaskOptionOpt = Annotated[
+    list[str] | None, typer.Option("--option", help="task option KEY=VALUE (e.g. offsets=FILE)")
+]
 # Training options shared by `train` and `ablate`.
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1)]
 ValFractionOpt = Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9)]
@@ -27,11 +41,28 @@ TauOpt = Annotated[float, typer.Option("--tau", help="softmax temperature")]
 SeedOpt = Annotated[int, typer.Option("--seed")]
 
 
-def _prepare(data: Path, cfg: Any, bar: Any) -> tuple[list[Any], list[Any]]:
+def _prepare(
+    data: Path,
+    cfg: Any,
+    bar: Any,
+    task: str | None = None,
+    videos: Path | None = None,
+    options: list[str] | None = None,
+) -> tuple[list[Any], list[Any]]:
+    from vidsleuth.errors import ConfigError
     from vidsleuth.memory.store import Store
-    from vidsleuth.tools.retrieval.data import find_needle_videos, prepare_videos
+    from vidsleuth.tools.retrieval.data import benchmark_videos, find_needle_videos, prepare_videos
 
-    needle_videos = find_needle_videos(data)
+    if task is None:
+        needle_videos = find_needle_videos(data)
+    else:
+        opts = {}
+        for o in options or []:
+            k, sep, v = o.partition("=")
+            if not sep:
+                raise ConfigError(f"--option {o!r}: expected KEY=VALUE")
+            opts[k] = v
+        needle_videos = benchmark_videos(task, data, videos, opts)
     task = bar.add_task("index + featurise", total=len(needle_videos))
     with Store.open(cfg.store) as st:
         feats = prepare_videos(
@@ -92,6 +123,9 @@ def train_cmd(
     sigma: SigmaOpt = 1.0,
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
+    task: TaskOpt = None,
+    videos: VideosOpt = None,
+    option: TaskOptionOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -110,7 +144,7 @@ def train_cmd(
         raise ConfigError(f"--loss {loss!r}: choose from {', '.join(LOSSES)}")
     cfg = settings(store=store)
     with progress_bar(quiet or json_out) as bar:
-        nvs, feats = _prepare(data, cfg, bar)
+        nvs, feats = _prepare(data, cfg, bar, task, videos, option)
         tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
         idx = {f.video_id: i for i, f in enumerate(feats)}
         tr_v = [nvs[idx[v]] for v in sorted(tr_ids)]
@@ -189,6 +223,9 @@ def eval_cmd(
         Path | None, typer.Option("--ckpt", help="R-VLM checkpoint (default: shipped)")
     ] = None,
     k: Annotated[int | None, typer.Option("--k", help="K of covered@K and frames@K")] = None,
+    task: TaskOpt = None,
+    videos: VideosOpt = None,
+    option: TaskOptionOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -206,7 +243,7 @@ def eval_cmd(
     enc = QuestionEncoder(default_text_embedder(cfg))
     rvlm = RVLMRetriever.load(ckpt or cfg.retriever_ckpt, enc)
     with progress_bar(quiet or json_out) as bar:
-        nvs, feats = _prepare(data, cfg, bar)
+        nvs, feats = _prepare(data, cfg, bar, task, videos, option)
         examples = build_examples(nvs, "all")
         retrievers: dict[str, Any] = {
             "uniform": UniformRetriever(),

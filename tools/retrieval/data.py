@@ -70,12 +70,19 @@ def questions_for(
     return out
 
 
+Question = tuple[str, str, list[tuple[float, float]]]  # (question, kind, evidence spans)
+
+
 @dataclass
 class NeedleVideo:
+    """A video with grounding questions: templated from its needles (synthetic videos), or given
+    (benchmark videos, whose questions and reference spans come from the annotations)."""
+
     path: Path
     needles: list[dict[str, object]]
     duration_s: float
     seed: int
+    questions: list[Question] | None = None
 
 
 def find_needle_videos(folder: str | Path) -> list[NeedleVideo]:
@@ -136,8 +143,42 @@ def build_examples(videos: list[NeedleVideo], split: Split = "all") -> list[Exam
     """Grounding questions of every video (``Example.video`` indexes ``videos``)."""
     out = []
     for i, nv in enumerate(videos):
-        for q, kind, spans in questions_for(nv.needles, split):
+        given = nv.questions
+        for q, kind, spans in given if given is not None else questions_for(nv.needles, split):
             out.append(
                 Example(video=i, question=q, spans=spans, kind=kind, needles=len(nv.needles))
             )
     return out
+
+
+def benchmark_videos(
+    task: str,
+    data: str | Path,
+    videos: str | Path | None = None,
+    options: dict[str, str] | None = None,
+) -> list[NeedleVideo]:
+    """Grounding questions from an evaluation task's annotations, grouped by video.
+
+    LVBench questions carry ``time_reference`` spans and EgoMem questions ``reason`` spans
+    (mapped onto the video through the task's offset file); every askable question whose video
+    file was found and that has at least one reference span becomes a grounding example.
+    Questions without a video or a span are skipped (the task's ``--check`` lists why).
+    """
+    from vidsleuth.evals.registry import get_task
+
+    loaded = get_task(task).load(Path(data), Path(videos) if videos else None, **(options or {}))
+    by_video: dict[Path, list[Question]] = {}
+    for r in loaded.records:
+        if not r.askable or r.video_path is None or not r.reference_spans:
+            continue
+        kind = r.categories[0] if r.categories else task
+        spans = [(float(a), float(b)) for a, b in r.reference_spans]
+        by_video.setdefault(Path(r.video_path), []).append((r.question, kind, spans))
+    if not by_video:
+        raise EmptyTrainingSetError(
+            f"{data}: no {task} question has both a video file and a reference span "
+            f"(run `vidsleuth eval {task} --data {data} --check` to see why)"
+        )
+    return [
+        NeedleVideo(path, [], 0.0, 0, questions=qs) for path, qs in sorted(by_video.items())
+    ]
