@@ -84,8 +84,21 @@ def _ffmpeg_round_up(path: Path, width: int, height: int) -> tuple[np.ndarray, f
     """Frames of ``ffmpeg -vf fps=1:round=up`` as raw RGB through a pipe, and the seconds taken."""
     import imageio_ffmpeg
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path),
-           "-vf", "fps=1:round=up", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-nostdin",
+        "-i",
+        str(path),
+        "-vf",
+        "fps=1:round=up",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "pipe:",
+    ]
     start = time.perf_counter()
     raw = subprocess.run(cmd, capture_output=True, check=True).stdout
     seconds = time.perf_counter() - start

@@ -71,8 +71,10 @@ def make_records(total: int, videos: int, dim: int, seed: int = 0) -> dict[str, 
 
 def _pct(xs: list[float]) -> dict[str, float]:
     a = np.asarray(xs) * 1000.0
-    return {"p50_ms": round(float(np.percentile(a, 50)), 3),
-            "p95_ms": round(float(np.percentile(a, 95)), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 3),
+        "p95_ms": round(float(np.percentile(a, 95)), 3),
+    }
 
 
 def _time(fn: Callable[[], Any], n: int) -> tuple[list[float], list[Any]]:
@@ -84,8 +86,9 @@ def _time(fn: Callable[[], Any], n: int) -> tuple[list[float], list[Any]]:
     return times, outs
 
 
-def run(sizes: list[int], videos: int, dim: int, queries: int, workdir: Path,
-        layouts: list[str]) -> dict[str, Any]:
+def run(
+    sizes: list[int], videos: int, dim: int, queries: int, workdir: Path, layouts: list[str]
+) -> dict[str, Any]:
     import chromadb
 
     from vidsleuth.memory.chroma import ChromaStore, _chroma_settings
@@ -101,18 +104,26 @@ def run(sizes: list[int], videos: int, dim: int, queries: int, workdir: Path,
         vid = f"vbench{int(data['video'][i]):04d}"
         s, e = float(data["t_start"][i]), float(data["t_end"][i])
         return MemoryRecord(
-            id=record_id("episodic", vid, "episodic.chunk", "b1", s, e), kind="episodic",
-            video_id=vid, level="chunk", t_start=s, t_end=e,
+            id=record_id("episodic", vid, "episodic.chunk", "b1", s, e),
+            kind="episodic",
+            video_id=vid,
+            level="chunk",
+            t_start=s,
+            t_end=e,
             text=f"speech: words spoken in chunk {i}\nobjects: person, car x2",
-            producer="episodic.chunk", version="b1", meta={"n_obs": 3},
+            producer="episodic.chunk",
+            version="b1",
+            meta={"n_obs": 3},
         )
 
-    pv_store = ChromaStore.open_embedded(workdir / "pv", timeout=5) if "per-video" in layouts \
-        else None
+    pv_store = (
+        ChromaStore.open_embedded(workdir / "pv", timeout=5) if "per-video" in layouts else None
+    )
     single_col = None
     if "single" in layouts:
-        client = chromadb.PersistentClient(path=str(workdir / "single"),
-                                           settings=_chroma_settings())
+        client = chromadb.PersistentClient(
+            path=str(workdir / "single"), settings=_chroma_settings()
+        )
         single_col = client.get_or_create_collection(
             "bench-single", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
@@ -132,9 +143,12 @@ def run(sizes: list[int], videos: int, dim: int, queries: int, workdir: Path,
                 t0 = time.perf_counter()
                 for b in range(0, len(part), 5000):
                     pp = part[b : b + 5000]
-                    single_col.add(ids=[r.id for r in pp], embeddings=vecs[pidx[b : b + 5000]],
-                                   documents=[r.text for r in pp],
-                                   metadatas=[r.metadata() for r in pp])  # type: ignore[misc]
+                    single_col.add(
+                        ids=[r.id for r in pp],
+                        embeddings=vecs[pidx[b : b + 5000]],
+                        documents=[r.text for r in pp],
+                        metadatas=[r.metadata() for r in pp],
+                    )  # type: ignore[misc]
                 insert_s["single"] += time.perf_counter() - t0
         done = size
         print(f"[bench] inserted {size} records", file=sys.stderr, flush=True)
@@ -143,9 +157,7 @@ def run(sizes: list[int], videos: int, dim: int, queries: int, workdir: Path,
         qvid = rng.integers(0, videos, size=queries)
         per_video_n = size // videos
         row: dict[str, Any] = {
-            "insert_records_per_s": {
-                k: round(size / v, 1) for k, v in insert_s.items() if v > 0
-            }
+            "insert_records_per_s": {k: round(size / v, 1) for k, v in insert_s.items() if v > 0}
         }
         # numpy brute force over the same vectors (exact)
         allv = vecs[:size]
@@ -191,40 +203,72 @@ def run(sizes: list[int], videos: int, dim: int, queries: int, workdir: Path,
             it = iter(range(queries))
             t_v, out_v = _time(
                 lambda: mem.search(f"vbench{int(qvid[(i := next(it))]):04d}", vector=qv[i], k=10),
-                queries)
+                queries,
+            )
             it = iter(range(queries))
             t_w, out_w = _time(
-                lambda: mem.search(f"vbench{int(qvid[(i := next(it))]):04d}", vector=qv[i], k=10,
-                                   t_start=wins[i][0], t_end=wins[i][1]), queries)
+                lambda: mem.search(
+                    f"vbench{int(qvid[(i := next(it))]):04d}",
+                    vector=qv[i],
+                    k=10,
+                    t_start=wins[i][0],
+                    t_end=wins[i][1],
+                ),
+                queries,
+            )
             row["per-video"] = {
-                "video": _pct(t_v), "video+time": _pct(t_w),
-                "recall@10_video": recall([ids_to_idx([r.id for r in o]) for o in out_v],
-                                          exact_vid),
-                "recall@10_video+time": recall([ids_to_idx([r.id for r in o]) for o in out_w],
-                                               exact_win),
+                "video": _pct(t_v),
+                "video+time": _pct(t_w),
+                "recall@10_video": recall(
+                    [ids_to_idx([r.id for r in o]) for o in out_v], exact_vid
+                ),
+                "recall@10_video+time": recall(
+                    [ids_to_idx([r.id for r in o]) for o in out_w], exact_win
+                ),
             }
         if single_col is not None:
             col = single_col
             it = iter(range(queries))
-            t_a, _ = _time(lambda: col.query(query_embeddings=qv[next(it)][None], n_results=10,
-                                             include=["metadatas", "distances"]), queries)
+            t_a, _ = _time(
+                lambda: col.query(
+                    query_embeddings=qv[next(it)][None],
+                    n_results=10,
+                    include=["metadatas", "distances"],
+                ),
+                queries,
+            )
             it = iter(range(queries))
-            t_v, out_v = _time(lambda: col.query(
-                query_embeddings=qv[(i := next(it))][None], n_results=10,
-                where={"video_id": f"vbench{int(qvid[i]):04d}"},
-                include=["metadatas", "distances"]), queries)
+            t_v, out_v = _time(
+                lambda: col.query(
+                    query_embeddings=qv[(i := next(it))][None],
+                    n_results=10,
+                    where={"video_id": f"vbench{int(qvid[i]):04d}"},
+                    include=["metadatas", "distances"],
+                ),
+                queries,
+            )
             it = iter(range(queries))
-            t_w, out_w = _time(lambda: col.query(
-                query_embeddings=qv[(i := next(it))][None], n_results=10,
-                where={"$and": [{"video_id": f"vbench{int(qvid[i]):04d}"},
-                                {"t_start": {"$lte": wins[i][1]}},
-                                {"t_end": {"$gte": wins[i][0]}}]},
-                include=["metadatas", "distances"]), queries)
+            t_w, out_w = _time(
+                lambda: col.query(
+                    query_embeddings=qv[(i := next(it))][None],
+                    n_results=10,
+                    where={
+                        "$and": [
+                            {"video_id": f"vbench{int(qvid[i]):04d}"},
+                            {"t_start": {"$lte": wins[i][1]}},
+                            {"t_end": {"$gte": wins[i][0]}},
+                        ]
+                    },
+                    include=["metadatas", "distances"],
+                ),
+                queries,
+            )
             row["single"] = {
-                "all": _pct(t_a), "video": _pct(t_v), "video+time": _pct(t_w),
+                "all": _pct(t_a),
+                "video": _pct(t_v),
+                "video+time": _pct(t_w),
                 "recall@10_video": recall([ids_to_idx(o["ids"][0]) for o in out_v], exact_vid),
-                "recall@10_video+time": recall([ids_to_idx(o["ids"][0]) for o in out_w],
-                                               exact_win),
+                "recall@10_video+time": recall([ids_to_idx(o["ids"][0]) for o in out_w], exact_win),
             }
         result["sizes"][str(size)] = row
         print(f"[bench] {size}: {json.dumps(row)}", file=sys.stderr, flush=True)
@@ -239,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=int, default=100)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--layouts", default="per-video,single",
-                    help="comma list of per-video, single (anything else: numpy only)")
+    ap.add_argument(
+        "--layouts",
+        default="per-video,single",
+        help="comma list of per-video, single (anything else: numpy only)",
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="kept if given (else a temp dir)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)

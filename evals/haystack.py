@@ -92,13 +92,28 @@ def build_questions(data: dict[str, Any], video_key: str, seed: int = 0) -> list
     present = {k: {v for (kk, v) in by_value if kk == k} for k in KINDS}
     out: list[QARecord] = []
 
-    def rec(qid: str, qtype: str, question: str, options: dict[str, str], answer: str,
-            spans: list[tuple[float, float]], kind: str) -> None:
-        out.append(QARecord(
-            uid=f"{video_key}:{qid}", video_key=video_key, question=question, options=options,
-            answer=answer, categories=[qtype, kind], reference_spans=spans, duration_s=duration,
-            meta={"seed": seed},
-        ))
+    def rec(
+        qid: str,
+        qtype: str,
+        question: str,
+        options: dict[str, str],
+        answer: str,
+        spans: list[tuple[float, float]],
+        kind: str,
+    ) -> None:
+        out.append(
+            QARecord(
+                uid=f"{video_key}:{qid}",
+                video_key=video_key,
+                question=question,
+                options=options,
+                answer=answer,
+                categories=[qtype, kind],
+                reference_spans=spans,
+                duration_s=duration,
+                meta={"seed": seed},
+            )
+        )
 
     for (kind, value), group in by_value.items():
         first = group[0]
@@ -107,21 +122,42 @@ def build_questions(data: dict[str, Any], video_key: str, seed: int = 0) -> list
         pool = [p for p in pools.get(kind, []) if p not in present[kind]]
         if len(pool) >= 3:
             opts, ans = _options(rng, value, pool)
-            rec(f"{first['id']}:what", "what", _WHAT.get(kind, _WHAT["text"]), opts, ans, spans,
-                kind)
+            rec(
+                f"{first['id']}:what",
+                "what",
+                _WHAT.get(kind, _WHAT["text"]),
+                opts,
+                ans,
+                spans,
+                kind,
+            )
         rng = random.Random(f"{seed}:{first['id']}:when")
         decoys = _decoy_windows(rng, spans[0], duration, 3) if len(group) == 1 else []
         if len(decoys) == 3:
             gold = _span_text(*spans[0])
             opts, ans = _options(rng, gold, [_span_text(*d) for d in decoys])
-            rec(f"{first['id']}:when", "when", f"When does {describe(kind, value)} appear?",
-                opts, ans, spans, kind)
+            rec(
+                f"{first['id']}:when",
+                "when",
+                f"When does {describe(kind, value)} appear?",
+                opts,
+                ans,
+                spans,
+                kind,
+            )
         rng = random.Random(f"{seed}:{first['id']}:count")
         count = len(group)
         others = [str(c) for c in range(1, max(count + 4, 5)) if c != count]
         opts, ans = _options(rng, str(count), others)
-        rec(f"{first['id']}:count", "count",
-            f"How many separate times does {describe(kind, value)} appear?", opts, ans, spans, kind)
+        rec(
+            f"{first['id']}:count",
+            "count",
+            f"How many separate times does {describe(kind, value)} appear?",
+            opts,
+            ans,
+            spans,
+            kind,
+        )
     # Which came first: consecutive groups of up to four distinct needles.
     firsts = [g[0] for g in by_value.values()]
     firsts.sort(key=lambda n: float(n["t_start"]))
@@ -139,9 +175,15 @@ def build_questions(data: dict[str, Any], video_key: str, seed: int = 0) -> list
         gold = labels[0]
         opts, ans = _options(rng, gold, pool[: max(3, len(labels) - 1)])
         span = (float(chunk[0]["t_start"]), float(chunk[0]["t_end"]))
-        rec(f"{chunk[0]['id']}:order", "order",
+        rec(
+            f"{chunk[0]['id']}:order",
+            "order",
             "Which of these appears first in the video? (Options that never appear do not count.)",
-            opts, ans, [span], chunk[0]["kind"])
+            opts,
+            ans,
+            [span],
+            chunk[0]["kind"],
+        )
     return out
 
 

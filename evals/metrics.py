@@ -214,8 +214,10 @@ def grounding(
 def calibration(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Reliability table (confidence bucket -> count, mean confidence, accuracy) and ECE."""
     edges = CONFIDENCE_BUCKETS
-    buckets = [{"lo": edges[i], "hi": edges[i + 1], "n": 0, "conf": 0.0, "correct": 0}
-               for i in range(len(edges) - 1)]
+    buckets = [
+        {"lo": edges[i], "hi": edges[i + 1], "n": 0, "conf": 0.0, "correct": 0}
+        for i in range(len(edges) - 1)
+    ]
     n = 0
     for row in rows:
         c = row.get("confidence")
@@ -249,9 +251,15 @@ def cost_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float
             if isinstance(cost.get(k), int | float):
                 values[k].append(float(cost[k]))
     return {
-        k: {"mean": statistics.fmean(v), "median": statistics.median(v), "max": max(v),
-            "total": sum(v), "n": len(v)}
-        for k, v in values.items() if v
+        k: {
+            "mean": statistics.fmean(v),
+            "median": statistics.median(v),
+            "max": max(v),
+            "total": sum(v),
+            "n": len(v),
+        }
+        for k, v in values.items()
+        if v
     }
 
 

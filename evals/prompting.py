@@ -5,10 +5,7 @@ from __future__ import annotations
 from vidsleuth.evals.schema import QARecord
 
 MULTIPLE_CHOICE_TEMPLATE = (
-    "Question: {question}\n"
-    "Options:\n"
-    "{options}\n"
-    "Answer with the letter of the correct option."
+    "Question: {question}\nOptions:\n{options}\nAnswer with the letter of the correct option."
 )
 
 

@@ -38,29 +38,87 @@ class Clip:
 
 
 CLIPS: tuple[Clip, ...] = (
-    Clip("bikes.mp4", "the overhead view of a road",
-         (ClipFact("In the overhead view of a road, what vehicle passes?", "a red car",
-                   ("a yellow school bus", "a white delivery van", "a green tractor")),)),
-    Clip("big_buck_bunny_0_30.webm", "the animated meadow under a pink sky",
-         (ClipFact("Which title appears in the animated meadow scene?", "Big Buck Bunny",
-                   ("Elephants Dream", "Sintel", "Tears of Steel")),)),
-    Clip("chaplin.mp4", "the black-and-white silent film",
-         (ClipFact("In the black-and-white silent film, what hat does the walking man wear?",
-                   "a bowler hat", ("a top hat", "a baseball cap", "a straw sombrero")),)),
-    Clip("timecode_pattern.mp4", "the colour-bar test pattern with a caption",
-         (ClipFact("What caption is written on the colour-bar test pattern?",
-                   "1024 x 768 25 fps Photo JPEG 75%",
-                   ("1920 x 1080 30 fps H.264 90%", "640 x 480 24 fps MPEG-2 50%",
-                    "1280 x 720 60 fps ProRes 100%")),)),
-    Clip("airplane.mp4", "the grey sky",
-         (ClipFact("What flies across the grey sky?", "a large airliner",
-                   ("a hot-air balloon", "a flock of geese", "a small helicopter")),)),
-    Clip("sintel_snow.mp4", "the snowstorm",
-         (ClipFact("Who is seen in the snowstorm?", "a hooded figure with a staff",
-                   ("a knight on horseback", "a child with a sled", "a dog pulling a cart")),)),
-    Clip("carphone.mp4", "the man talking in a moving car",
-         (ClipFact("What does the man talking in the moving car wear at his neck?", "a bow tie",
-                   ("a striped scarf", "a gold chain", "a loose necktie")),)),
+    Clip(
+        "bikes.mp4",
+        "the overhead view of a road",
+        (
+            ClipFact(
+                "In the overhead view of a road, what vehicle passes?",
+                "a red car",
+                ("a yellow school bus", "a white delivery van", "a green tractor"),
+            ),
+        ),
+    ),
+    Clip(
+        "big_buck_bunny_0_30.webm",
+        "the animated meadow under a pink sky",
+        (
+            ClipFact(
+                "Which title appears in the animated meadow scene?",
+                "Big Buck Bunny",
+                ("Elephants Dream", "Sintel", "Tears of Steel"),
+            ),
+        ),
+    ),
+    Clip(
+        "chaplin.mp4",
+        "the black-and-white silent film",
+        (
+            ClipFact(
+                "In the black-and-white silent film, what hat does the walking man wear?",
+                "a bowler hat",
+                ("a top hat", "a baseball cap", "a straw sombrero"),
+            ),
+        ),
+    ),
+    Clip(
+        "timecode_pattern.mp4",
+        "the colour-bar test pattern with a caption",
+        (
+            ClipFact(
+                "What caption is written on the colour-bar test pattern?",
+                "1024 x 768 25 fps Photo JPEG 75%",
+                (
+                    "1920 x 1080 30 fps H.264 90%",
+                    "640 x 480 24 fps MPEG-2 50%",
+                    "1280 x 720 60 fps ProRes 100%",
+                ),
+            ),
+        ),
+    ),
+    Clip(
+        "airplane.mp4",
+        "the grey sky",
+        (
+            ClipFact(
+                "What flies across the grey sky?",
+                "a large airliner",
+                ("a hot-air balloon", "a flock of geese", "a small helicopter"),
+            ),
+        ),
+    ),
+    Clip(
+        "sintel_snow.mp4",
+        "the snowstorm",
+        (
+            ClipFact(
+                "Who is seen in the snowstorm?",
+                "a hooded figure with a staff",
+                ("a knight on horseback", "a child with a sled", "a dog pulling a cart"),
+            ),
+        ),
+    ),
+    Clip(
+        "carphone.mp4",
+        "the man talking in a moving car",
+        (
+            ClipFact(
+                "What does the man talking in the moving car wear at his neck?",
+                "a bow tie",
+                ("a striped scarf", "a gold chain", "a loose necktie"),
+            ),
+        ),
+    ),
 )
 
 
@@ -129,8 +187,15 @@ def _filler(k: int, width: int, height: int) -> np.ndarray:
 
 
 def build(
-    videos_dir: Path, out: Path, minutes: float = 10.0, seed: int = 0, *, fps: float = 10.0,
-    width: int = 640, height: int = 360, clips: tuple[Clip, ...] = CLIPS,
+    videos_dir: Path,
+    out: Path,
+    minutes: float = 10.0,
+    seed: int = 0,
+    *,
+    fps: float = 10.0,
+    width: int = 640,
+    height: int = 360,
+    clips: tuple[Clip, ...] = CLIPS,
 ) -> dict[str, Any]:
     """Write ``out`` (.mp4) and ``out.with_suffix('.json')``; return the manifest.
 
@@ -179,8 +244,13 @@ def build(
                 placed.append({"file": clip.file, "t_start": start / fps, "t_end": k / fps})
         for packet in stream.encode():
             container.mux(packet)
-    manifest = {"duration_s": total / fps, "seed": seed, "fps": fps, "clips": placed,
-                "source": str(videos_dir)}
+    manifest = {
+        "duration_s": total / fps,
+        "seed": seed,
+        "fps": fps,
+        "clips": placed,
+        "source": str(videos_dir),
+    }
     out.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
 
@@ -201,11 +271,19 @@ def build_questions(manifest: dict[str, Any], video_key: str) -> list[QARecord]:
             rng = random.Random(f"{seed}:{clip.file}:what:{i}")
             choices = [fact.answer, *fact.wrong]
             rng.shuffle(choices)
-            out.append(QARecord(
-                uid=f"{video_key}:{clip.file}:what{i}", video_key=video_key,
-                question=fact.question, options=dict(zip(LETTERS, choices, strict=True)),
-                answer=LETTERS[choices.index(fact.answer)], categories=["what"],
-                reference_spans=[span], duration_s=duration, meta={"clip": clip.file}))
+            out.append(
+                QARecord(
+                    uid=f"{video_key}:{clip.file}:what{i}",
+                    video_key=video_key,
+                    question=fact.question,
+                    options=dict(zip(LETTERS, choices, strict=True)),
+                    answer=LETTERS[choices.index(fact.answer)],
+                    categories=["what"],
+                    reference_spans=[span],
+                    duration_s=duration,
+                    meta={"clip": clip.file},
+                )
+            )
         # "When" options: the true window and the windows of three other clips (or shifted ones).
         others = [(float(q["t_start"]), float(q["t_end"])) for q in placed if q is not p]
         rng = random.Random(f"{seed}:{clip.file}:when")
@@ -222,10 +300,17 @@ def build_questions(manifest: dict[str, Any], video_key: str) -> list[QARecord]:
         windows = [span, *others[:3]]
         rng.shuffle(windows)
         texts = [f"{format_clock(a)}-{format_clock(b)}" for a, b in windows]
-        out.append(QARecord(
-            uid=f"{video_key}:{clip.file}:when", video_key=video_key,
-            question=f"When is {clip.description} shown?",
-            options=dict(zip(LETTERS, texts, strict=True)), answer=LETTERS[windows.index(span)],
-            categories=["when"], reference_spans=[span], duration_s=duration,
-            meta={"clip": clip.file}))
+        out.append(
+            QARecord(
+                uid=f"{video_key}:{clip.file}:when",
+                video_key=video_key,
+                question=f"When is {clip.description} shown?",
+                options=dict(zip(LETTERS, texts, strict=True)),
+                answer=LETTERS[windows.index(span)],
+                categories=["when"],
+                reference_spans=[span],
+                duration_s=duration,
+                meta={"clip": clip.file},
+            )
+        )
     return out

@@ -37,9 +37,7 @@ def summarize(out: Path) -> dict[str, Any]:
     answers = {u: r.get("answer") for u, r in rows.items()}
     overall_key = run.get("overall_key", "Overall")
     scores = metrics.score_answers(questions, answers, run.get("categories") or [], overall_key)
-    excluded = [
-        {"uid": q["uid"], "reason": q["excluded"]} for q in questions if q.get("excluded")
-    ]
+    excluded = [{"uid": q["uid"], "reason": q["excluded"]} for q in questions if q.get("excluded")]
     stop = metrics.letter_counts(r.get("stop_reason") for r in rows.values())
     asked = [r for r in rows.values() if r.get("stop_reason") not in ("video_missing",)]
     return {
@@ -96,35 +94,53 @@ def _markdown(out: Path, s: dict[str, Any], plots: list[str]) -> str:
             f"| {k} | {_pct(a['official'])} | {_pct(a['strict'])} | {a['correct']} | "
             f"{a['answered']} | {a['total']} | {a['missing']} |"
         )
-    lines += ["", "## Accuracy by video length", "", "| length | official % | answered | total |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Accuracy by video length",
+        "",
+        "| length | official % | answered | total |",
+        "|---|---|---|---|",
+    ]
     for k, a in s["by_length"].items():
         lines.append(f"| {k} | {_pct(a['official'])} | {a['answered']} | {a['total']} |")
     g = s["grounding"]
     lines += [
-        "", "## Grounding", "",
+        "",
+        "## Grounding",
+        "",
         f"Answered questions with a reference span: {g['with_reference']}; answers citing any "
         f"evidence: {g['cited']}; evidence overlapping the reference: {g['overlapping']} "
         f"(**{_pct(g['overlap_share'])}%**); mean IoU **{_fmt(g['mean_iou'])}** "
         "(an answer with no evidence counts as IoU 0).",
-        "", "## Calibration", "",
+        "",
+        "## Calibration",
+        "",
         f"Expected calibration error: **{_fmt(s['calibration']['ece'])}** over "
         f"{s['calibration']['n']} answers with a confidence.",
-        "", "| confidence | n | mean confidence | accuracy % |", "|---|---|---|---|",
+        "",
+        "| confidence | n | mean confidence | accuracy % |",
+        "|---|---|---|---|",
     ]
     for b in s["calibration"]["buckets"]:
         lines.append(
             f"| {b['lo']:.1f}-{b['hi']:.1f} | {b['n']} | {_fmt(b['mean_confidence'])} | "
             f"{_pct(b['accuracy'])} |"
         )
-    lines += ["", "## Cost per question", "", "| cost | mean | median | max | total |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Cost per question",
+        "",
+        "| cost | mean | median | max | total |",
+        "|---|---|---|---|---|",
+    ]
     for k, c in s["cost"].items():
         lines.append(
             f"| {k} | {c['mean']:.3g} | {c['median']:.3g} | {c['max']:.3g} | {c['total']:.4g} |"
         )
     lines += [
-        "", "## Labels", "",
+        "",
+        "## Labels",
+        "",
         f"Gold letters: {_counts(s['gold_letters'])}; "
         f"predicted: {_counts(s['predicted_letters'])}.",
     ]
@@ -170,10 +186,18 @@ def _plots(out: Path, s: dict[str, Any]) -> list[str]:
     if keys:
         fig, ax = plt.subplots(figsize=(6, 3))
         x = range(len(keys))
-        ax.bar([i - 0.2 for i in x], [100 * (by_key[k]["official"] or 0) for k in keys], 0.4,
-               label="official")
-        ax.bar([i + 0.2 for i in x], [100 * (by_key[k]["strict"] or 0) for k in keys], 0.4,
-               label="strict")
+        ax.bar(
+            [i - 0.2 for i in x],
+            [100 * (by_key[k]["official"] or 0) for k in keys],
+            0.4,
+            label="official",
+        )
+        ax.bar(
+            [i + 0.2 for i in x],
+            [100 * (by_key[k]["strict"] or 0) for k in keys],
+            0.4,
+            label="strict",
+        )
         ax.set_xticks(list(x), keys)
         ax.set_ylabel("accuracy %")
         ax.set_ylim(0, 100)

@@ -365,8 +365,11 @@ def _resolve(
 
     got = routing.resolve_choice(state["question"], options, locate)
     trace.append(
-        {"node": "map", "resolve": got["answer"] if got else "undecided", **(
-            {"why": got["why"]} if got else {})}
+        {
+            "node": "map",
+            "resolve": got["answer"] if got else "undecided",
+            **({"why": got["why"]} if got else {}),
+        }
     )
     if got is None:
         return None

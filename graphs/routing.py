@@ -271,9 +271,7 @@ def described(option: str, kind: str) -> str:
     return option
 
 
-def resolve_choice(
-    question: str, options: Sequence[str], locate: Locate
-) -> dict[str, Any] | None:
+def resolve_choice(question: str, options: Sequence[str], locate: Locate) -> dict[str, Any] | None:
     """Answer a multiple-choice question from located evidence alone, when it is decisive.
 
     ``locate(description)`` returns the moments of the whole video showing a description (the

@@ -401,8 +401,16 @@ class ChromaServer:
             check_format(folder, create=True)
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
-                    [exe, "run", "--path", str(folder), "--host", self.host,
-                     "--port", str(self.port)],
+                    [
+                        exe,
+                        "run",
+                        "--path",
+                        str(folder),
+                        "--host",
+                        self.host,
+                        "--port",
+                        str(self.port),
+                    ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -163,10 +163,15 @@ REDUCE_SYSTEM = (
 REDUCE_USER = "Segment captions in order:\n{captions}\n\nSummarise the video and unify the names."
 PROMPT_HASH = hashlib.blake2b(
     "\x1f".join(
-        [MAP_SYSTEM, MAP_USER, REDUCE_SYSTEM, REDUCE_USER,
-         json.dumps([SegmentCaption.model_json_schema(), VideoSummary.model_json_schema()])]
+        [
+            MAP_SYSTEM,
+            MAP_USER,
+            REDUCE_SYSTEM,
+            REDUCE_USER,
+            json.dumps([SegmentCaption.model_json_schema(), VideoSummary.model_json_schema()]),
+        ]
     ).encode(),
-    digest_size=6
+    digest_size=6,
 ).hexdigest()
 
 
@@ -174,8 +179,12 @@ def apply_aliases(text: str, aliases: Sequence[Alias]) -> str:
     """Replace each alias (whole words, case-insensitive) by its canonical name, longest first."""
     for a in sorted(aliases, key=lambda a: -len(a.alias)):
         if a.alias.strip() and a.alias.strip().lower() != a.canonical.strip().lower():
-            text = re.sub(rf"(?<!\w){re.escape(a.alias.strip())}(?!\w)", a.canonical, text,
-                          flags=re.IGNORECASE)
+            text = re.sub(
+                rf"(?<!\w){re.escape(a.alias.strip())}(?!\w)",
+                a.canonical,
+                text,
+                flags=re.IGNORECASE,
+            )
     return text
 
 
@@ -255,10 +264,12 @@ class EpisodicMemory(VectorMemory):
         )
         vid_version = seg_version
         if self.has_version(video_id, VIDEO_PRODUCER, vid_version):
-            segs = self.list(video_id, where={"$and": [{"producer": SEGMENT_PRODUCER},
-                                                        {"version": seg_version}]})
-            vids = self.list(video_id, where={"$and": [{"producer": VIDEO_PRODUCER},
-                                                        {"version": vid_version}]})
+            segs = self.list(
+                video_id, where={"$and": [{"producer": SEGMENT_PRODUCER}, {"version": seg_version}]}
+            )
+            vids = self.list(
+                video_id, where={"$and": [{"producer": VIDEO_PRODUCER}, {"version": vid_version}]}
+            )
             return SummaryRun(seg_version, vid_version, True, segs, vids[0] if vids else None)
 
         chunks = self.list(
@@ -282,8 +293,12 @@ class EpisodicMemory(VectorMemory):
             res = chat.chat(
                 [
                     {"role": "system", "content": MAP_SYSTEM},
-                    {"role": "user", "content": MAP_USER.format(
-                        start=_fmt_t(s), end=_fmt_t(e), lines="\n".join(lines))},
+                    {
+                        "role": "user",
+                        "content": MAP_USER.format(
+                            start=_fmt_t(s), end=_fmt_t(e), lines="\n".join(lines)
+                        ),
+                    },
                 ],
                 schema=SegmentCaption,
                 max_tokens=300,
@@ -301,8 +316,14 @@ class EpisodicMemory(VectorMemory):
         res = chat.chat(
             [
                 {"role": "system", "content": REDUCE_SYSTEM},
-                {"role": "user", "content": REDUCE_USER.format(captions="\n".join(
-                    f"[{_fmt_t(s)}-{_fmt_t(e)}] {c.summary}" for s, e, c in captions))},
+                {
+                    "role": "user",
+                    "content": REDUCE_USER.format(
+                        captions="\n".join(
+                            f"[{_fmt_t(s)}-{_fmt_t(e)}] {c.summary}" for s, e, c in captions
+                        )
+                    ),
+                },
             ],
             schema=VideoSummary,
             max_tokens=600,

@@ -164,8 +164,9 @@ def _metas(col: Collection) -> list[tuple[str, dict[str, Any]]]:
     offset = 0
     while True:
         got = col.get(include=["metadatas"], limit=PAGE, offset=offset)
-        out.extend((i, dict(m or {})) for i, m in zip(got["ids"], got["metadatas"] or [],
-                                                      strict=True))
+        out.extend(
+            (i, dict(m or {})) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
+        )
         if len(got["ids"]) < PAGE:
             return out
         offset += PAGE

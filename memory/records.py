@@ -347,7 +347,11 @@ class VectorMemory:
         if k < 1:
             raise InvalidQuery(f"k must be at least 1, got {k}")
         flt = build_where(
-            level=level, t_start=t_start, t_end=t_end, producer=producer, version=version,
+            level=level,
+            t_start=t_start,
+            t_end=t_end,
+            producer=producer,
+            version=version,
             extra=where,
         )
         if text is None and vector is None:

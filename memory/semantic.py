@@ -151,8 +151,9 @@ class EntityGraph:
             raise InvalidQuery(f"entity name {name!r} has no letters or digits")
         node = self.g.nodes.get(key)
         if node is None:
-            self.g.add_node(key, type="entity", name=name.strip(), category=category,
-                            aliases=[], spans=[])
+            self.g.add_node(
+                key, type="entity", name=name.strip(), category=category, aliases=[], spans=[]
+            )
             node = self.g.nodes[key]
         node["spans"] = merge_spans([*node["spans"], *spans])
         for a in aliases:
@@ -181,8 +182,16 @@ class EntityGraph:
             node = self.g.nodes[key]
             node["spans"] = merge_spans([*node["spans"], *spans])
         else:
-            self.g.add_node(key, type="fact", text=text.strip(), spans=spans, source=source,
-                            question=question, producer=producer, version=version)
+            self.g.add_node(
+                key,
+                type="fact",
+                text=text.strip(),
+                spans=spans,
+                source=source,
+                question=question,
+                producer=producer,
+                version=version,
+            )
         for name in entities:
             ent = self.find(name) or self.add_entity(name, spans=spans)
             self.g.add_edge(ent.key, key, rel="about")
@@ -191,20 +200,33 @@ class EntityGraph:
     # ----------------------------------------------------------------------------- reading
     def entity(self, key: str) -> Entity:
         a = self.g.nodes[key]
-        return Entity(key=key, name=a["name"], category=a.get("category", "thing"),
-                      aliases=list(a.get("aliases", [])), spans=list(a.get("spans", [])))
+        return Entity(
+            key=key,
+            name=a["name"],
+            category=a.get("category", "thing"),
+            aliases=list(a.get("aliases", [])),
+            spans=list(a.get("spans", [])),
+        )
 
     def fact(self, key: str) -> Fact:
         a = self.g.nodes[key]
         ents = [self.g.nodes[u]["name"] for u in self.g.predecessors(key)]
-        return Fact(key=key, text=a["text"], entities=sorted(ents), spans=list(a["spans"]),
-                    source=a.get("source", "episode"), question=a.get("question"),
-                    producer=a.get("producer", FACT_PRODUCER), version=a.get("version", ""))
+        return Fact(
+            key=key,
+            text=a["text"],
+            entities=sorted(ents),
+            spans=list(a["spans"]),
+            source=a.get("source", "episode"),
+            question=a.get("question"),
+            producer=a.get("producer", FACT_PRODUCER),
+            version=a.get("version", ""),
+        )
 
     def entities(self) -> list[Entity]:
         ents = [self.entity(n) for n, a in self.g.nodes(data=True) if a.get("type") == "entity"]
-        return sorted(ents, key=lambda e: (e.first_seen if e.first_seen is not None else 1e18,
-                                           e.name.lower()))
+        return sorted(
+            ents, key=lambda e: (e.first_seen if e.first_seen is not None else 1e18, e.name.lower())
+        )
 
     def facts(self) -> list[Fact]:
         fs = [self.fact(n) for n, a in self.g.nodes(data=True) if a.get("type") == "fact"]
@@ -306,23 +328,43 @@ class SemanticMemory(VectorMemory):
             if facts:
                 text += ". " + " ".join(f.text for f in facts[:20])
             s, e = (ent.spans[0][0], ent.last_seen or 0.0) if ent.spans else (0.0, 0.0)
-            records.append(MemoryRecord(
-                id=record_id(self.kind, g.video_id, ENTITY_PRODUCER, "", ent.key),
-                kind="semantic", video_id=g.video_id, level="entity", t_start=s, t_end=e,
-                text=text, producer=ENTITY_PRODUCER, version=version_of(graph=GRAPH_FORMAT),
-                meta={"entity": ent.name, "category": ent.category, "node": ent.key},
-            ))
+            records.append(
+                MemoryRecord(
+                    id=record_id(self.kind, g.video_id, ENTITY_PRODUCER, "", ent.key),
+                    kind="semantic",
+                    video_id=g.video_id,
+                    level="entity",
+                    t_start=s,
+                    t_end=e,
+                    text=text,
+                    producer=ENTITY_PRODUCER,
+                    version=version_of(graph=GRAPH_FORMAT),
+                    meta={"entity": ent.name, "category": ent.category, "node": ent.key},
+                )
+            )
         for f in g.facts():
             s, e = (f.spans[0][0], max(b for _, b in f.spans)) if f.spans else (0.0, 0.0)
-            meta: dict[str, Any] = {"node": f.key, "source": f.source,
-                                    "entities": "; ".join(f.entities)}
+            meta: dict[str, Any] = {
+                "node": f.key,
+                "source": f.source,
+                "entities": "; ".join(f.entities),
+            }
             if f.question:
                 meta["question"] = f.question
-            records.append(MemoryRecord(
-                id=record_id(self.kind, g.video_id, f.producer, f.version, f.key),
-                kind="semantic", video_id=g.video_id, level="fact", t_start=s, t_end=e,
-                text=f.text, producer=f.producer, version=f.version or "0", meta=meta,
-            ))
+            records.append(
+                MemoryRecord(
+                    id=record_id(self.kind, g.video_id, f.producer, f.version, f.key),
+                    kind="semantic",
+                    video_id=g.video_id,
+                    level="fact",
+                    t_start=s,
+                    t_end=e,
+                    text=f.text,
+                    producer=f.producer,
+                    version=f.version or "0",
+                    meta=meta,
+                )
+            )
         return self.upsert(records)
 
     def upsert(self, records: Sequence[MemoryRecord]) -> int:
@@ -333,9 +375,12 @@ class SemanticMemory(VectorMemory):
         assert col is not None
         vecs = self.embedder.embed_texts([r.text for r in records])
         now = time.time()
-        col.upsert(ids=[r.id for r in records], embeddings=vecs,
-                   documents=[r.text for r in records],
-                   metadatas=[{**r.metadata(), "written_at": now} for r in records])
+        col.upsert(
+            ids=[r.id for r in records],
+            embeddings=vecs,
+            documents=[r.text for r in records],
+            metadatas=[{**r.metadata(), "written_at": now} for r in records],
+        )
         return len(records)
 
     def add_observations(self, video_id: str, observations: Sequence[ObservationLike]) -> int:
@@ -381,27 +426,45 @@ class SemanticMemory(VectorMemory):
         return ent, self.graph(video_id).facts_about(ent.key)
 
     def before(
-        self, video_id: str, name: str, episodic: EpisodicMemory, *, window: float = 60.0,
-        level: str = "chunk", k: int = 5,
+        self,
+        video_id: str,
+        name: str,
+        episodic: EpisodicMemory,
+        *,
+        window: float = 60.0,
+        level: str = "chunk",
+        k: int = 5,
     ) -> list[MemoryRecord]:
         """Episodes ending before ``name`` first appears (within ``window`` s), nearest first."""
         spans = self.when(video_id, name)
         if not spans:
             return []
         t0 = spans[0][0]
-        recs = [r for r in episodic.list(video_id, level=level, t_start=max(0.0, t0 - window),
-                                         t_end=t0) if r.t_end <= t0]
+        recs = [
+            r
+            for r in episodic.list(video_id, level=level, t_start=max(0.0, t0 - window), t_end=t0)
+            if r.t_end <= t0
+        ]
         return sorted(recs, key=lambda r: -r.t_start)[:k]
 
     def after(
-        self, video_id: str, name: str, episodic: EpisodicMemory, *, window: float = 60.0,
-        level: str = "chunk", k: int = 5,
+        self,
+        video_id: str,
+        name: str,
+        episodic: EpisodicMemory,
+        *,
+        window: float = 60.0,
+        level: str = "chunk",
+        k: int = 5,
     ) -> list[MemoryRecord]:
         """Episodes starting after ``name`` last appears (within ``window`` s), nearest first."""
         spans = self.when(video_id, name)
         if not spans:
             return []
         t1 = max(e for _, e in spans)
-        recs = [r for r in episodic.list(video_id, level=level, t_start=t1, t_end=t1 + window)
-                if r.t_start >= t1]
+        recs = [
+            r
+            for r in episodic.list(video_id, level=level, t_start=t1, t_end=t1 + window)
+            if r.t_start >= t1
+        ]
         return sorted(recs, key=lambda r: r.t_start)[:k]

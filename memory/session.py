@@ -67,8 +67,15 @@ class SessionMemory(VectorMemory):
         self.add([rec])
         if semantic is not None and entities:
             with semantic.editing(video_id) as g:
-                g.add_fact(fact, entities=entities, spans=spans, source="session",
-                           question=question, producer=SESSION_PRODUCER, version=SESSION_VERSION)
+                g.add_fact(
+                    fact,
+                    entities=entities,
+                    spans=spans,
+                    source="session",
+                    question=question,
+                    producer=SESSION_PRODUCER,
+                    version=SESSION_VERSION,
+                )
         return rec
 
     def recall(

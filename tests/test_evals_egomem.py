@@ -25,8 +25,10 @@ def test_reason_spans() -> None:
     assert spans == [(13 * 3600 + 34 * 60 + 26, 13 * 3600 + 35 * 60 + 35)] and not issues
     spans, _ = hooks().reason_spans("At 15:56:02, Alice placed the tray (choice A).")
     assert spans == [(57362.0, 57362.0)]
-    text = ("Walk (14:47 - 15:38) → Arcade (15:47-16:29). Total span: 14:47~16:29, matching "
-            "option C's 14:40 - 16:30. \"Dance\" (16:09-16:35) is an interfering item.")
+    text = (
+        "Walk (14:47 - 15:38) → Arcade (15:47-16:29). Total span: 14:47~16:29, matching "
+        'option C\'s 14:40 - 16:30. "Dance" (16:09-16:35) is an interfering item.'
+    )
     spans, _ = hooks().reason_spans(text)
     assert spans == [(53220.0, 56280.0), (56820.0, 59340.0)]
     spans, issues = hooks().reason_spans("On Day 4, from 13:23:22 to 12:10:40, lunch.")

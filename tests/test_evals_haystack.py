@@ -24,8 +24,13 @@ NEEDLES = {
         {"id": "n2", "kind": "flash", "t_start": 40.0, "t_end": 41.5, "value": "red"},
         {"id": "n3", "kind": "object", "t_start": 300.0, "t_end": 306.0, "value": "rocket"},
         {"id": "n4", "kind": "text", "t_start": 400.0, "t_end": 404.0, "value": "BLUE FOX 12"},
-        {"id": "n5", "kind": "speech", "t_start": 500.0, "t_end": 503.0,
-         "value": "the spare key is under the pot"},
+        {
+            "id": "n5",
+            "kind": "speech",
+            "t_start": 500.0,
+            "t_end": 503.0,
+            "value": "the spare key is under the pot",
+        },
     ],
     "distractors": {
         "text": ["RED OWL 3", "CODE M5-41", "NORTH COMET 21", "AMBER 9"],
@@ -60,7 +65,11 @@ def test_needle_questions_exact_and_deterministic() -> None:
     assert order.options[order.answer] == "the red colour flash"
     assert order.reference_spans == [(40.0, 41.5)]
     assert Counter(c for r in qs for c in r.categories[:1]) == {
-        "what": 4, "when": 3, "count": 4, "order": 1}
+        "what": 4,
+        "when": 3,
+        "count": 4,
+        "order": 1,
+    }
     other_seed = build_questions(NEEDLES, "hay", seed=8)
     assert [r.options for r in other_seed] != [r.options for r in qs]
 
@@ -69,8 +78,9 @@ def test_generated_video_end_to_end(tmp_path: Path) -> None:
     """Generate a 0.3-minute video, load it through the task, answer with `random`, report."""
     from vidsleuth.evals.synth.generator import generate
 
-    data = generate(tmp_path / "tiny.mp4", minutes=0.3, seed=5, kinds=["text", "flash"],
-                    progress=False)
+    data = generate(
+        tmp_path / "tiny.mp4", minutes=0.3, seed=5, kinds=["text", "flash"], progress=False
+    )
     task = get_task("needle_haystack")
     res = task.load(tmp_path)
     assert not res.problems and res.records
@@ -84,10 +94,14 @@ def test_generated_video_end_to_end(tmp_path: Path) -> None:
 
 
 def test_real_clip_questions_from_manifest() -> None:
-    manifest = {"duration_s": 300.0, "seed": 1, "clips": [
-        {"file": "bikes.mp4", "t_start": 20.0, "t_end": 30.0},
-        {"file": "airplane.mp4", "t_start": 100.0, "t_end": 111.3},
-    ]}
+    manifest = {
+        "duration_s": 300.0,
+        "seed": 1,
+        "clips": [
+            {"file": "bikes.mp4", "t_start": 20.0, "t_end": 30.0},
+            {"file": "airplane.mp4", "t_start": 100.0, "t_end": 111.3},
+        ],
+    }
     qs = {q.uid: q for q in clip_questions(manifest, "real")}
     car = qs["real:bikes.mp4:what0"]
     assert car.options[car.answer] == "a red car" and car.reference_spans == [(20.0, 30.0)]
@@ -101,8 +115,9 @@ def test_real_clips_spliced_at_recorded_offsets(tmp_path: Path) -> None:
     import av
 
     clips = tuple(c for c in CLIPS if c.file in ("bikes.mp4", "carphone.mp4"))
-    manifest = build(VIDEOS, tmp_path / "hay.mp4", minutes=0.5, seed=2, fps=5, width=320,
-                     height=180, clips=clips)
+    manifest = build(
+        VIDEOS, tmp_path / "hay.mp4", minutes=0.5, seed=2, fps=5, width=320, height=180, clips=clips
+    )
     assert {c["file"] for c in manifest["clips"]} == {"bikes.mp4", "carphone.mp4"}
     with av.open(str(tmp_path / "hay.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]

@@ -13,24 +13,52 @@ from vidsleuth.evals.registry import get_task
 from vidsleuth.evals.timecodes import parse_clock, parse_time_reference
 
 VIDEOS = [
-    {"key": "abcXYZ", "type": "documentary",
-     "video_info": {"duration_minutes": 65.5, "fps": 30,
-                    "resolution": {"width": 640, "height": 360}},
-     "qa": [
-         {"uid": 11, "question": "What year appears?\n(A) 1636\n(B) 1366\n(C) 1363\n(D) 1633",
-          "answer": "A", "question_type": ["key information retrieval", "temporal grounding"],
-          "time_reference": "00:15-00:19"},
-         {"uid": 12, "question": "Who wins in the end?\n(A) red\n(B) blue\n(C) green\n(D) grey",
-          "answer": "B", "question_type": ["reasoning"], "time_reference": "01:02:03-01:05:10"},
-         {"uid": 13, "question": "Broken options\n(A) one\n(B) two\n(C) three",
-          "answer": "C", "question_type": ["summarization"], "time_reference": "10:00-12:00"},
-     ]},
-    {"key": "q-9_k", "type": "sport", "video_info": {"duration_minutes": 20},
-     "qa": [
-         {"uid": 21, "question": "What happens?\n(A) x\n(B) y\n(C) z\n(D) w", "answer": "C",
-          "question_type": ["event understanding", "entity recognition"],
-          "time_reference": "12:30"},
-     ]},
+    {
+        "key": "abcXYZ",
+        "type": "documentary",
+        "video_info": {
+            "duration_minutes": 65.5,
+            "fps": 30,
+            "resolution": {"width": 640, "height": 360},
+        },
+        "qa": [
+            {
+                "uid": 11,
+                "question": "What year appears?\n(A) 1636\n(B) 1366\n(C) 1363\n(D) 1633",
+                "answer": "A",
+                "question_type": ["key information retrieval", "temporal grounding"],
+                "time_reference": "00:15-00:19",
+            },
+            {
+                "uid": 12,
+                "question": "Who wins in the end?\n(A) red\n(B) blue\n(C) green\n(D) grey",
+                "answer": "B",
+                "question_type": ["reasoning"],
+                "time_reference": "01:02:03-01:05:10",
+            },
+            {
+                "uid": 13,
+                "question": "Broken options\n(A) one\n(B) two\n(C) three",
+                "answer": "C",
+                "question_type": ["summarization"],
+                "time_reference": "10:00-12:00",
+            },
+        ],
+    },
+    {
+        "key": "q-9_k",
+        "type": "sport",
+        "video_info": {"duration_minutes": 20},
+        "qa": [
+            {
+                "uid": 21,
+                "question": "What happens?\n(A) x\n(B) y\n(C) z\n(D) w",
+                "answer": "C",
+                "question_type": ["event understanding", "entity recognition"],
+                "time_reference": "12:30",
+            },
+        ],
+    },
 ]
 
 

@@ -28,8 +28,13 @@ class Counting:
     def __call__(self, record: QARecord, video_path: Path | None, context: object) -> Prediction:
         with _LOCK:
             CALLS.append(record.uid)
-        return Prediction(answer="B", confidence=0.9, evidence=list(record.reference_spans),
-                          stop_reason="answered", cost={"model_calls": 1, "tokens": 7})
+        return Prediction(
+            answer="B",
+            confidence=0.9,
+            evidence=list(record.reference_spans),
+            stop_reason="answered",
+            cost={"model_calls": 1, "tokens": 7},
+        )
 
 
 def make_counting(context: object) -> Counting:
@@ -39,12 +44,26 @@ def make_counting(context: object) -> Counting:
 def write_meta(tmp: Path, n_videos: int = 3) -> Path:
     lines = []
     for v in range(n_videos):
-        qa = [{"uid": v * 10 + i, "answer": "ABCD"[(v + i) % 4],
-               "question": f"Q{v}.{i}?\n(A) a\n(B) b\n(C) c\n(D) d",
-               "question_type": ["reasoning"] if i % 2 else ["entity recognition"],
-               "time_reference": f"00:{10 + i:02d}-00:{20 + i:02d}"} for i in range(4)]
-        lines.append(json.dumps({"key": f"vid{v}", "type": "tv",
-                                 "video_info": {"duration_minutes": 5 + 40 * v}, "qa": qa}))
+        qa = [
+            {
+                "uid": v * 10 + i,
+                "answer": "ABCD"[(v + i) % 4],
+                "question": f"Q{v}.{i}?\n(A) a\n(B) b\n(C) c\n(D) d",
+                "question_type": ["reasoning"] if i % 2 else ["entity recognition"],
+                "time_reference": f"00:{10 + i:02d}-00:{20 + i:02d}",
+            }
+            for i in range(4)
+        ]
+        lines.append(
+            json.dumps(
+                {
+                    "key": f"vid{v}",
+                    "type": "tv",
+                    "video_info": {"duration_minutes": 5 + 40 * v},
+                    "qa": qa,
+                }
+            )
+        )
     path = tmp / "video_info.meta.jsonl"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -94,8 +113,9 @@ def test_resume_after_kill_never_reasks(tmp_path: Path, counting: list[str]) -> 
     torn_uid = json.loads(lines[-1])["uid"]
     results.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
     counting.clear()
-    outcome = run(get_task("lvbench"), RunOptions(task="lvbench", data=meta, method="counting",
-                                                  out=out))
+    outcome = run(
+        get_task("lvbench"), RunOptions(task="lvbench", data=meta, method="counting", out=out)
+    )
     # Only the torn question and the six never asked are asked; nothing answered is re-asked.
     assert torn_uid == "11"
     assert sorted(counting) == ["11", "12", "13", "20", "21", "22", "23"]
@@ -121,8 +141,10 @@ def test_out_folder_of_another_run_is_refused(tmp_path: Path, counting: list[str
 
 def test_report_rebuild(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     meta, out = write_meta(tmp_path), tmp_path / "out"
-    assert main(["eval", "lvbench", "--data", str(meta), "--method", "always-a",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["eval", "lvbench", "--data", str(meta), "--method", "always-a", "--out", str(out)])
+        == 0
+    )
     before = (out / "report.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["predicted_letters"] == {"A": 12}
@@ -136,21 +158,26 @@ def test_report_rebuild(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["eval", "report", str(tmp_path / "nothing")]) == 2
 
 
-def test_video_missing_is_counted_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            counting: list[str]) -> None:
+def test_video_missing_is_counted_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counting: list[str]
+) -> None:
     monkeypatch.setattr(Counting, "needs_video", True)
     meta, out = write_meta(tmp_path, 1), tmp_path / "out"
     vids = tmp_path / "videos"
     vids.mkdir()
-    run(get_task("lvbench"), RunOptions(task="lvbench", data=meta, videos=vids,
-                                        method="counting", out=out))
+    run(
+        get_task("lvbench"),
+        RunOptions(task="lvbench", data=meta, videos=vids, method="counting", out=out),
+    )
     assert counting == []
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stop_reasons"] == {"video_missing": 4}
     assert summary["scores"]["by_key"]["Overall"]["missing"] == 4
     (vids / "vid0.mp4").write_bytes(b"x")  # the video turns up: a resumed run asks them now
-    run(get_task("lvbench"), RunOptions(task="lvbench", data=meta, videos=vids,
-                                        method="counting", out=out))
+    run(
+        get_task("lvbench"),
+        RunOptions(task="lvbench", data=meta, videos=vids, method="counting", out=out),
+    )
     assert len(counting) == 4
 
 
@@ -180,10 +207,12 @@ def test_span_metrics_and_calibration() -> None:
     assert interval_iou([(0, 10)], [(5, 15)]) == pytest.approx(5 / 15)
     assert interval_iou([(0, 4), (2, 6)], [(0, 6)]) == 1.0
     assert interval_iou([], [(0, 1)]) == 0.0
-    rows = [{"answer": "A", "confidence": 0.9, "correct": True},
-            {"answer": "A", "confidence": 0.95, "correct": False},
-            {"answer": "B", "confidence": 0.1, "correct": False},
-            {"answer": None, "confidence": 0.5, "correct": False}]
+    rows = [
+        {"answer": "A", "confidence": 0.9, "correct": True},
+        {"answer": "A", "confidence": 0.95, "correct": False},
+        {"answer": "B", "confidence": 0.1, "correct": False},
+        {"answer": None, "confidence": 0.5, "correct": False},
+    ]
     cal = calibration(rows)
     assert cal["n"] == 3
     top = cal["buckets"][-1]

@@ -18,8 +18,15 @@ VID = "vcli0001"
 
 def _obs() -> list[Observation]:
     def o(t: float, kind: str, text: str = "", label: str | None = None) -> Observation:
-        return Observation(t_start=t, t_end=t + 0.5, kind=kind, text=text, label=label,
-                           producer=f"t.{kind}", version="1")
+        return Observation(
+            t_start=t,
+            t_end=t + 0.5,
+            kind=kind,
+            text=text,
+            label=label,
+            producer=f"t.{kind}",
+            version="1",
+        )
 
     return [
         o(2.0, "speech", "the chef slices onions on a wooden board"),
@@ -37,8 +44,19 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 
 def test_inverted_range_is_a_clear_cli_error(tmp_path: Path, capsys) -> None:
-    code, out, err = _run(capsys, "memory", "search", VID, "dog", "--from", "50", "--to", "10",
-                          "--store", str(tmp_path))
+    code, out, err = _run(
+        capsys,
+        "memory",
+        "search",
+        VID,
+        "dog",
+        "--from",
+        "50",
+        "--to",
+        "10",
+        "--store",
+        str(tmp_path),
+    )
     assert code == 2 and out == ""
     assert err.strip() == (
         "vidsleuth: error: time range is inverted: t_start=50 s is after t_end=10 s"
@@ -87,13 +105,25 @@ def test_search_with_the_default_text_embedder(tmp_path: Path, capsys) -> None:
     emb = load_text_embedder(Settings(store=tmp_path))
     with ChromaStore.open_embedded(tmp_path) as cs:
         EpisodicMemory(cs, emb).write_chunks(VID, _obs(), chunk_spans(120.0))
-    code, out, _ = _run(capsys, "memory", "search", VID, "a puppy playing fetch", "--json",
-                        "--store", str(tmp_path))
+    code, out, _ = _run(
+        capsys, "memory", "search", VID, "a puppy playing fetch", "--json", "--store", str(tmp_path)
+    )
     assert code == 0
     hits = json.loads(out)["hits"]
     assert hits[0]["t_start"] == 88.0 and hits[0]["level"] == "chunk"
     assert set(hits[0]) >= {"t_start", "t_end", "level", "text", "score"}
     assert hits[0]["score"] > hits[1]["score"]
-    code, out, _ = _run(capsys, "memory", "search", VID, "cooking", "--from", "0", "--to", "30",
-                        "--store", str(tmp_path))
+    code, out, _ = _run(
+        capsys,
+        "memory",
+        "search",
+        VID,
+        "cooking",
+        "--from",
+        "0",
+        "--to",
+        "30",
+        "--store",
+        str(tmp_path),
+    )
     assert code == 0 and "chef slices onions" in out and "dog" not in out

@@ -30,23 +30,38 @@ VID = "vtest0001"
 EMB = HashingEmbedder(128)
 
 
-def obs(t0: float, t1: float, kind: str, text: str = "", label: str | None = None,
-        version: str = "1") -> Observation:
-    return Observation(t_start=t0, t_end=t1, kind=kind, text=text, label=label, score=0.9,
-                       producer=f"test.{kind}", version=version)
+def obs(
+    t0: float, t1: float, kind: str, text: str = "", label: str | None = None, version: str = "1"
+) -> Observation:
+    return Observation(
+        t_start=t0,
+        t_end=t1,
+        kind=kind,
+        text=text,
+        label=label,
+        score=0.9,
+        producer=f"test.{kind}",
+        version=version,
+    )
 
 
 def observations(ocr_version: str = "1") -> list[Observation]:
     return [
-        obs(1.0, 1.5, "speech", "hello"), obs(1.5, 2.2, "speech", "my"),
-        obs(2.2, 2.6, "speech", "name"), obs(2.6, 3.0, "speech", "is"),
+        obs(1.0, 1.5, "speech", "hello"),
+        obs(1.5, 2.2, "speech", "my"),
+        obs(2.2, 2.6, "speech", "name"),
+        obs(2.6, 3.0, "speech", "is"),
         obs(3.0, 3.6, "speech", "Robert"),
-        obs(2.0, 2.0, "object", label="person"), obs(3.0, 3.0, "object", label="person"),
+        obs(2.0, 2.0, "object", label="person"),
+        obs(3.0, 3.0, "object", label="person"),
         obs(61.0, 61.0, "ocr", "WAREHOUSE 17", version=ocr_version),
         obs(62.0, 62.0, "ocr", "WAREHOUSE  17", version=ocr_version),
-        obs(70.0, 72.0, "object", label="car"), obs(74.0, 76.0, "object", label="car"),
-        obs(130.0, 131.0, "speech", "Bobby"), obs(131.0, 131.5, "speech", "drives"),
-        obs(131.5, 132.0, "speech", "away"), obs(130.0, 132.0, "object", label="car"),
+        obs(70.0, 72.0, "object", label="car"),
+        obs(74.0, 76.0, "object", label="car"),
+        obs(130.0, 131.0, "speech", "Bobby"),
+        obs(131.0, 131.5, "speech", "drives"),
+        obs(131.5, 132.0, "speech", "away"),
+        obs(130.0, 132.0, "object", label="car"),
         obs(150.0, 150.0, "problem", "audio dropout"),
     ]
 
@@ -64,8 +79,14 @@ class RuleChat(BaseChatModel):
         super().__init__(max_retries=0)
         self.calls = 0
 
-    def _generate(self, messages: list[dict[str, Any]], *, max_tokens: int, temperature: float,
-                  json_schema: dict[str, Any] | None) -> RawReply:
+    def _generate(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None,
+    ) -> RawReply:
         self.calls += 1
         user = messages[-1]["content"]
         if "Observations:" in user:
@@ -196,8 +217,7 @@ def test_entity_graph_queries_and_persistence(store: ChromaStore, tmp_path: Path
     assert sem.add_observations(VID, observations()) == 3  # person, car, WAREHOUSE 17
     with sem.editing(VID) as g:
         g.add_entity("Robert", category="person", spans=[(3.0, 3.6)], aliases=["Bobby"])
-        g.add_fact("Robert drives the car away", entities=["Robert", "car"],
-                   spans=[(130.0, 132.0)])
+        g.add_fact("Robert drives the car away", entities=["Robert", "car"], spans=[(130.0, 132.0)])
 
     assert sem.when(VID, "car") == [(70.0, 76.0), (130.0, 132.0)]
     assert sem.when(VID, "warehouse 17") == [(61.0, 62.0)]
@@ -244,12 +264,21 @@ def test_session_facts_found_by_later_session(tmp_path: Path) -> None:
     with ChromaStore.open_embedded(tmp_path) as cs:
         sem = SemanticMemory.for_store(cs, EMB, tmp_path)
         ses = SessionMemory(cs, EMB)
-        rec = ses.remember(VID, "The driver of the red car is Robert",
-                           evidence=[(130.0, 132.0), (3.0, 3.6)],
-                           question="Who drives the red car?", session_id="s1",
-                           entities=["Robert"], semantic=sem)
-        again = ses.remember(VID, "The driver of the red car is Robert", evidence=[(130, 132)],
-                             question="Who drives the red car?")
+        rec = ses.remember(
+            VID,
+            "The driver of the red car is Robert",
+            evidence=[(130.0, 132.0), (3.0, 3.6)],
+            question="Who drives the red car?",
+            session_id="s1",
+            entities=["Robert"],
+            semantic=sem,
+        )
+        again = ses.remember(
+            VID,
+            "The driver of the red car is Robert",
+            evidence=[(130, 132)],
+            question="Who drives the red car?",
+        )
         assert again.id == rec.id and ses.count(VID) == 1
         with pytest.raises(InvalidQuery, match="evidence"):
             ses.remember(VID, "x", evidence=[], question="q")
@@ -299,15 +328,21 @@ def test_python_filter_agrees_with_chroma(store: ChromaStore) -> None:
     assert col is not None
     everything = col.get(include=["metadatas"])
     cases = [
-        {"level": "chunk"}, {"level": ["segment", "video"]}, {"t_start": 60, "t_end": 100},
-        {"t_start": 0, "t_end": 3}, {"t_start": 130}, {"t_end": 10, "level": "segment"},
-        {"version": version}, {"producer": CHUNK_PRODUCER, "t_start": 50, "t_end": 70},
+        {"level": "chunk"},
+        {"level": ["segment", "video"]},
+        {"t_start": 60, "t_end": 100},
+        {"t_start": 0, "t_end": 3},
+        {"t_start": 130},
+        {"t_end": 10, "level": "segment"},
+        {"version": version},
+        {"producer": CHUNK_PRODUCER, "t_start": 50, "t_end": 70},
     ]
     for case in cases:
         flt = build_where(**case)
         chroma_ids = set(col.get(where=flt, include=[])["ids"])
         ours = {
-            rid for rid, meta in zip(everything["ids"], everything["metadatas"], strict=True)
+            rid
+            for rid, meta in zip(everything["ids"], everything["metadatas"], strict=True)
             if matches_where(dict(meta), flt)
         }
         assert ours == chroma_ids and ours, case

@@ -44,8 +44,10 @@ def read_index(image: np.ndarray) -> int:
     value = 0
     for b in range(BITS):
         r, c = divmod(b, 4)
-        cell = image[int(r * ch + ch / 4) : int((r + 1) * ch - ch / 4),
-                     int(c * cw + cw / 4) : int((c + 1) * cw - cw / 4)]
+        cell = image[
+            int(r * ch + ch / 4) : int((r + 1) * ch - ch / 4),
+            int(c * cw + cw / 4) : int((c + 1) * cw - cw / 4),
+        ]
         if cell.mean() > 128:
             value |= 1 << b
     return value
@@ -143,9 +145,7 @@ def test_sample_rate_window_and_max_side(vfr: tuple[Path, np.ndarray]) -> None:
     frames = list(sample_rate(path, 2.0, start=5.0, end=9.0, max_side=160))
     assert len(frames) == 8
     assert frames[0].image.shape == (120, 160, 3)
-    assert [read_index(f.image) for f in frames] == [
-        expected(times, 5.0 + k / 2) for k in range(8)
-    ]
+    assert [read_index(f.image) for f in frames] == [expected(times, 5.0 + k / 2) for k in range(8)]
 
 
 def test_keyframe_pass(cfr: tuple[Path, np.ndarray]) -> None:
@@ -165,23 +165,34 @@ def test_decode_interval_every_frame_and_rate(vfr: tuple[Path, np.ndarray]) -> N
     got = [read_index(f.image) for f in every]
     assert got == [expected(times, 3.0), *inside]
     zoom = decode_interval(path, 3.0, 4.0, fps=10)
-    assert [read_index(f.image) for f in zoom] == [
-        expected(times, 3.0 + k / 10) for k in range(10)
-    ]
+    assert [read_index(f.image) for f in zoom] == [expected(times, 3.0 + k / 10) for k in range(10)]
 
 
 def _ffmpeg_round_up(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     import imageio_ffmpeg
 
     info = probe(path)
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
-           "-vf", "fps=1:round=up", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-vf",
+        "fps=1:round=up",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "pipe:",
+    ]
     raw = subprocess.run(cmd, capture_output=True, check=True).stdout
     frame_bytes = info.width * info.height * 3
     n = len(raw) // frame_bytes
-    return np.frombuffer(raw[: n * frame_bytes], np.uint8).reshape(
-        n, info.height, info.width, 3
-    ), (info.width, info.height)
+    return np.frombuffer(raw[: n * frame_bytes], np.uint8).reshape(n, info.height, info.width, 3), (
+        info.width,
+        info.height,
+    )
 
 
 @pytest.mark.parametrize("name", ["bikes.mp4", "fire2.mp4", "big_buck_bunny_0_30.webm"])

@@ -84,7 +84,7 @@ def _small_video(path: Path, n: int = 50, audio: bool = False) -> Path:
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         for i in range(n):
             img = np.zeros((48, 64, 3), np.uint8)
-            img[:, : 32] = (255, 0, 0)  # red left half: shows where the picture's left went
+            img[:, :32] = (255, 0, 0)  # red left half: shows where the picture's left went
             img[:8] = i * 5
             out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(v.encode(None))
@@ -94,16 +94,46 @@ def _small_video(path: Path, n: int = 50, audio: bool = False) -> Path:
 def test_rotation_metadata_applied(tmp_path: Path) -> None:
     src = _small_video(tmp_path / "plain.mp4")
     rotated = tmp_path / "rotated.mp4"
-    subprocess.run([_ffmpeg(), "-v", "error", "-display_rotation", "90", "-i", str(src),
-                    "-c", "copy", str(rotated)], check=True)
+    subprocess.run(
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            str(rotated),
+        ],
+        check=True,
+    )
     info = probe(rotated)
     assert info.rotation in (90, 270)
     assert (info.width, info.height) == (48, 64)
     frame = sample_frames(rotated, [1.0])[0]
     assert frame.image.shape == (64, 48, 3)
-    ref = subprocess.run([_ffmpeg(), "-v", "error", "-ss", "1", "-i", str(rotated), "-frames:v",
-                          "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"],
-                         capture_output=True, check=True).stdout
+    ref = subprocess.run(
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            "-ss",
+            "1",
+            "-i",
+            str(rotated),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "pipe:",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     ref_img = np.frombuffer(ref, np.uint8).reshape(64, 48, 3)
     assert np.abs(frame.image.astype(int) - ref_img).mean() < 3.0  # same turn as ffmpeg
 
@@ -113,10 +143,37 @@ def test_subtitle_streams_and_audio(tmp_path: Path) -> None:
     srt = tmp_path / "subs.srt"
     srt.write_text("1\n00:00:00,500 --> 00:00:01,500\nhello\n\n")
     out = tmp_path / "with_subs.mkv"
-    subprocess.run([_ffmpeg(), "-v", "error", "-i", str(src), "-i", str(srt), "-f", "lavfi",
-                    "-i", "sine=frequency=440:duration=2", "-map", "0", "-map", "1", "-map", "2",
-                    "-c:v", "copy", "-c:s", "srt", "-c:a", "libopus",
-                    "-metadata:s:s:0", "language=eng", str(out)], check=True)
+    subprocess.run(
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            "-i",
+            str(src),
+            "-i",
+            str(srt),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-map",
+            "2",
+            "-c:v",
+            "copy",
+            "-c:s",
+            "srt",
+            "-c:a",
+            "libopus",
+            "-metadata:s:s:0",
+            "language=eng",
+            str(out),
+        ],
+        check=True,
+    )
     info = probe(out)
     assert info.has_audio and info.audio_codec == "opus"
     assert len(info.subtitle_streams) == 1
@@ -133,7 +190,8 @@ def _audio_only(path: Path) -> Path:
         a.layout = "mono"
         for k in range(10):
             frame = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
             frame.sample_rate, frame.pts = 16000, k * 1024
             out.mux(a.encode(frame))
         out.mux(a.encode(None))

@@ -97,7 +97,7 @@ class FactArgs(BaseModel):
 class MentionArgs(BaseModel):
     query: str = Field(
         description="what to find: a phrase, an object, a colour, or a description such as "
-        "\"the on-screen text 'X'\", \"the spoken phrase 'X'\", \"the red colour flash\"",
+        '"the on-screen text \'X\'", "the spoken phrase \'X\'", "the red colour flash"',
         min_length=1,
     )
     k: int = Field(20, ge=1, le=200, description="most moments to return, earliest first")

@@ -88,8 +88,16 @@ def run_cmd(
 
     out = out or Path("eval-out") / f"{t.name}-{method.replace(':', '_')}-s{seed}"
     opts = RunOptions(
-        task=t.name, data=data, videos=videos, method=method, limit=limit, workers=workers,
-        out=out, seed=seed, include_paths=includes, task_options=task_options,
+        task=t.name,
+        data=data,
+        videos=videos,
+        method=method,
+        limit=limit,
+        workers=workers,
+        out=out,
+        seed=seed,
+        include_paths=includes,
+        task_options=task_options,
     )
 
     def progress(done: int, total: int) -> None:
@@ -134,11 +142,15 @@ def list_cmd(include_path: IncludeOpt = None, json_out: JsonOpt = False) -> None
 
     tasks = find_tasks(list(include_path or []))
     if json_out:
-        print_json({
-            "tasks": {n: {"folder": str(t.folder), "description": t.description}
-                      for n, t in tasks.items()},
-            "methods": method_names(),
-        })
+        print_json(
+            {
+                "tasks": {
+                    n: {"folder": str(t.folder), "description": t.description}
+                    for n, t in tasks.items()
+                },
+                "methods": method_names(),
+            }
+        )
         return
     for name, t in sorted(tasks.items()):
         typer.echo(f"{name:20s} {t.description}")
@@ -161,7 +173,11 @@ def _parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _check(
-    t: Any, data: Path, videos: Path | None, limit: int | None, json_out: bool,
+    t: Any,
+    data: Path,
+    videos: Path | None,
+    limit: int | None,
+    json_out: bool,
     task_options: dict[str, str],
 ) -> int:
     from vidsleuth.evals.metrics import letter_counts
@@ -170,14 +186,24 @@ def _check(
     loaded = t.load(data, videos, **task_options)
     records = select(loaded.records, limit)
     if json_out:
-        print_json({
-            "questions": len(records),
-            "excluded": sum(not r.askable for r in records),
-            "videos_missing": sum(r.video_path is None for r in records) if videos else None,
-            "gold_letters": letter_counts(r.answer for r in records),
-            "problems": [{"source": p.source, "message": p.message, "kind": p.kind,
-                          "uid": p.uid, "blocking": p.blocking} for p in loaded.problems],
-        })
+        print_json(
+            {
+                "questions": len(records),
+                "excluded": sum(not r.askable for r in records),
+                "videos_missing": sum(r.video_path is None for r in records) if videos else None,
+                "gold_letters": letter_counts(r.answer for r in records),
+                "problems": [
+                    {
+                        "source": p.source,
+                        "message": p.message,
+                        "kind": p.kind,
+                        "uid": p.uid,
+                        "blocking": p.blocking,
+                    }
+                    for p in loaded.problems
+                ],
+            }
+        )
     else:
         for p in loaded.problems:
             typer.echo(str(p))
@@ -193,7 +219,12 @@ def _check(
 
 
 def _score_file(
-    t: Any, data: Path, videos: Path | None, limit: int | None, path: Path, json_out: bool,
+    t: Any,
+    data: Path,
+    videos: Path | None,
+    limit: int | None,
+    path: Path,
+    json_out: bool,
     task_options: dict[str, str],
 ) -> None:
     from vidsleuth.evals.metrics import score_answers

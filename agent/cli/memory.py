@@ -82,7 +82,9 @@ def search_cmd(
 
     check_time_range(t_from, t_to)  # refuse an inverted window before loading any model
     kinds: dict[str, type[VectorMemory]] = {
-        "episodic": EpisodicMemory, "semantic": SemanticMemory, "session": SessionMemory,
+        "episodic": EpisodicMemory,
+        "semantic": SemanticMemory,
+        "session": SessionMemory,
         "visual": VisualMemory,
     }
     if kind not in kinds:
@@ -93,7 +95,8 @@ def search_cmd(
         vid = _video_id(cfg, video, cs)
         mem = (
             SemanticMemory.for_store(cs, embedder, cfg.store)
-            if kind == "semantic" else kinds[kind](cs, embedder)
+            if kind == "semantic"
+            else kinds[kind](cs, embedder)
         )
         hits = mem.search(vid, text, level=level or None, t_start=t_from, t_end=t_to, k=k)
     rows: list[dict[str, Any]] = [
@@ -147,8 +150,12 @@ def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = Fa
                 "aliases": e.aliases,
                 "spans": [list(s) for s in e.spans],
                 "facts": [
-                    {"text": f.text, "spans": [list(s) for s in f.spans], "source": f.source,
-                     "question": f.question}
+                    {
+                        "text": f.text,
+                        "spans": [list(s) for s in f.spans],
+                        "source": f.source,
+                        "question": f.question,
+                    }
                     for f in facts
                 ],
             }

@@ -21,8 +21,13 @@ def info(video: VideoArg, json_: JsonOpt = False) -> None:
         print_json(found.model_dump())
         return
     kf = found.keyframes
-    subs = ", ".join(f"#{s.index} {s.codec}{' ' + s.language if s.language else ''}"
-                     for s in found.subtitle_streams) or "none"
+    subs = (
+        ", ".join(
+            f"#{s.index} {s.codec}{' ' + s.language if s.language else ''}"
+            for s in found.subtitle_streams
+        )
+        or "none"
+    )
     lines = [
         f"file       {found.path}",
         f"duration   {found.duration_s:.3f} s ({found.duration_source})",

@@ -179,6 +179,4 @@ def benchmark_videos(
             f"{data}: no {task} question has both a video file and a reference span "
             f"(run `vidsleuth eval {task} --data {data} --check` to see why)"
         )
-    return [
-        NeedleVideo(path, [], 0.0, 0, questions=qs) for path, qs in sorted(by_video.items())
-    ]
+    return [NeedleVideo(path, [], 0.0, 0, questions=qs) for path, qs in sorted(by_video.items())]

@@ -142,8 +142,7 @@ def plan_chunks(
     if cuts:
         digest = hashlib.sha1(",".join(f"{c:.3f}" for c in cuts).encode()).hexdigest()[:8]
         key += f",scenes={digest}"
-    return ChunkPlan(chunk_seconds, sample_fps, segment_seconds, duration_s, chunks, segments,
-                     key)
+    return ChunkPlan(chunk_seconds, sample_fps, segment_seconds, duration_s, chunks, segments, key)
 
 
 def _snap(

@@ -306,8 +306,15 @@ def _keyframes_pyav(
     finally:
         container.close()
     if done < len(keys):
-        yield from _decode_pyav(path, keys[done:], keys, max_side=max_side, rotation=rotation,
-                                threads=threads, skip_nonref=True)
+        yield from _decode_pyav(
+            path,
+            keys[done:],
+            keys,
+            max_side=max_side,
+            rotation=rotation,
+            threads=threads,
+            skip_nonref=True,
+        )
 
 
 class _OrderLost(Exception):
@@ -349,12 +356,17 @@ def _decode_decord(
 
 # --------------------------------------------------------------------------- parallel
 def _task_decode(
-    path: str, want: np.ndarray, key_pts: np.ndarray, max_side: int | None, rotation: int,
+    path: str,
+    want: np.ndarray,
+    key_pts: np.ndarray,
+    max_side: int | None,
+    rotation: int,
     threads: int,
 ) -> list[tuple[int, np.ndarray, bool]]:
     """Worker-process entry point: one keyframe-aligned interval."""
-    return list(_decode_pyav(path, want, key_pts, max_side=max_side, rotation=rotation,
-                             threads=threads))
+    return list(
+        _decode_pyav(path, want, key_pts, max_side=max_side, rotation=rotation, threads=threads)
+    )
 
 
 def _split(want: np.ndarray, key_pts: np.ndarray, parts: int) -> list[np.ndarray]:
@@ -396,8 +408,13 @@ def _pool(workers: int) -> Any:
 
 
 def _run_parallel(
-    path: str, pieces: list[np.ndarray], key_pts: np.ndarray, *, max_side: int | None,
-    rotation: int, workers: int,
+    path: str,
+    pieces: list[np.ndarray],
+    key_pts: np.ndarray,
+    *,
+    max_side: int | None,
+    rotation: int,
+    workers: int,
 ) -> Iterator[tuple[int, np.ndarray, bool]]:
     """Decode pieces in worker processes; yield in order while later pieces still decode.
 
@@ -411,8 +428,7 @@ def _run_parallel(
     def submit() -> None:
         piece = next(todo, None)
         if piece is not None:
-            pending.append(pool.submit(_task_decode, path, piece, key_pts, max_side, rotation,
-                                       1))
+            pending.append(pool.submit(_task_decode, path, piece, key_pts, max_side, rotation, 1))
 
     for _ in range(2 * workers):
         submit()
@@ -494,19 +510,27 @@ def _wanted(index: PacketIndex, times: np.ndarray) -> np.ndarray:
 
 
 def _frames_for(
-    path: str, index: PacketIndex, rotation: int, want: np.ndarray, *, max_side: int | None,
-    decoder: DecoderName, workers: int,
+    path: str,
+    index: PacketIndex,
+    rotation: int,
+    want: np.ndarray,
+    *,
+    max_side: int | None,
+    decoder: DecoderName,
+    workers: int,
 ) -> Iterator[tuple[int, np.ndarray, bool]]:
     if decoder == "decord":
         return _decode_decord(path, index, want, max_side=max_side, rotation=rotation)
     if workers > 1:
         pieces = _split(want, index.key_pts, parts=max(workers * 3, len(want) // 120))
         if len(pieces) > 1:
-            return _run_parallel(path, pieces, index.key_pts, max_side=max_side,
-                                 rotation=rotation, workers=workers)
+            return _run_parallel(
+                path, pieces, index.key_pts, max_side=max_side, rotation=rotation, workers=workers
+            )
     gap = _seek_gap(index)
-    return _decode_pyav(path, want, index.key_pts, max_side=max_side, rotation=rotation,
-                        seek_gap=gap)
+    return _decode_pyav(
+        path, want, index.key_pts, max_side=max_side, rotation=rotation, seek_gap=gap
+    )
 
 
 def _seek_gap(index: PacketIndex) -> int:
@@ -539,8 +563,15 @@ def sample_frames(
     want = np.unique(pts_of)
     spath = str(path)
     got: dict[int, Frame] = {}
-    for pts, image, key in _frames_for(spath, index, info.rotation, want, max_side=max_side,
-                                       decoder=resolve_decoder(decoder), workers=1):
+    for pts, image, key in _frames_for(
+        spath,
+        index,
+        info.rotation,
+        want,
+        max_side=max_side,
+        decoder=resolve_decoder(decoder),
+        workers=1,
+    ):
         got[pts] = Frame(t=float(index.to_seconds(pts)), image=image, key=key)
     missing = [int(p) for p in want if int(p) not in got]
     if missing:
@@ -549,8 +580,9 @@ def sample_frames(
     return [got[int(p)] for p in pts_of]
 
 
-def rate_times(duration_s: float, fps: float, start: float = 0.0, end: float | None = None
-               ) -> np.ndarray:
+def rate_times(
+    duration_s: float, fps: float, start: float = 0.0, end: float | None = None
+) -> np.ndarray:
     """Sample times of ``sample_rate``: ``start + k / fps`` for every one before ``end``."""
     if not (fps > 0 and math.isfinite(fps)):
         raise ValueError("fps must be a positive number")
@@ -588,8 +620,15 @@ def sample_rate(
     want = np.unique(pts_of)
     n_workers = _auto_workers(workers, float(times[-1] - times[0]))
     spath = str(path)
-    frames = _frames_for(spath, index, info.rotation, want, max_side=max_side,
-                         decoder=resolve_decoder(decoder), workers=n_workers)
+    frames = _frames_for(
+        spath,
+        index,
+        info.rotation,
+        want,
+        max_side=max_side,
+        decoder=resolve_decoder(decoder),
+        workers=n_workers,
+    )
     if n_workers == 1 and len(want) > PREFETCH_MIN_FRAMES:
         frames = _prefetch(frames)
     i = 0
@@ -644,9 +683,15 @@ def decode_interval(
     # every frame presented in [start, end), plus the one already on screen at start
     first = max(int(np.searchsorted(t_all, start + 1e-6, side="right")) - 1, 0)
     last = int(np.searchsorted(t_all, end - 1e-9, side="left"))
-    want = index.pts[first:max(last, first + 1)]
+    want = index.pts[first : max(last, first + 1)]
     out = []
-    for pts, image, key in _decode_pyav(str(path), want, index.key_pts, max_side=max_side,
-                                        rotation=info.rotation, seek_gap=_seek_gap(index)):
+    for pts, image, key in _decode_pyav(
+        str(path),
+        want,
+        index.key_pts,
+        max_side=max_side,
+        rotation=info.rotation,
+        seek_gap=_seek_gap(index),
+    ):
         out.append(Frame(t=float(index.to_seconds(pts)), image=image, key=key))
     return out

@@ -153,8 +153,15 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
             _ground(rec, anno, offsets.get(vid), bool(offsets), src, problems)
         rec.video_path = find_video(videos, vid)
         if videos is not None and rec.video_path is None:
-            problems.append(Problem(src, f"video {vid!r} not found in {videos}", uid=uid,
-                                    kind="video", blocking=False))
+            problems.append(
+                Problem(
+                    src,
+                    f"video {vid!r} not found in {videos}",
+                    uid=uid,
+                    kind="video",
+                    blocking=False,
+                )
+            )
         records.append(rec)
     _answer_bias(records, qa_file, problems)
     return LoadResult(records, problems)
@@ -182,15 +189,26 @@ def _match_anno(
 
 
 def _record(
-    item: dict[str, Any], uid: str, vid: str, qtype: str, src: str,
-    anno: dict[str, Any] | None, problems: list[Problem],
+    item: dict[str, Any],
+    uid: str,
+    vid: str,
+    qtype: str,
+    src: str,
+    anno: dict[str, Any] | None,
+    problems: list[Problem],
 ) -> QARecord:
     options: dict[str, str] = {}
     for opt in item.get("options") or []:
         letter, text = _letter_of(str(opt))
         options[letter] = text
-    rec = QARecord(uid=uid, video_key=vid, question=str(item.get("question", "")),
-                   options=options, answer=None, categories=[qtype] if qtype else [])
+    rec = QARecord(
+        uid=uid,
+        video_key=vid,
+        question=str(item.get("question", "")),
+        options=options,
+        answer=None,
+        categories=[qtype] if qtype else [],
+    )
     if tuple(options) != LETTERS:
         problems.append(Problem(src, f"options are not A-D (found {''.join(options)})", uid=uid))
         rec.excluded = "options are not A-D"
@@ -202,22 +220,38 @@ def _record(
         extra = ""
         if anno is not None and anno.get("choice_e"):
             extra = f"; the annotation has a fifth choice {str(anno['choice_e'])[:40]!r}"
-        problems.append(Problem(src, f"answer {answer!r} is not one of the {len(options)} "
-                                f"options{extra}", uid=uid, kind="label"))
+        problems.append(
+            Problem(
+                src,
+                f"answer {answer!r} is not one of the {len(options)} options{extra}",
+                uid=uid,
+                kind="label",
+            )
+        )
         rec.excluded = rec.excluded or f"answer {answer!r} is not an option"
     else:
         rec.answer = answer
     if anno is None:
         problems.append(Problem(src, "no matching entry in annos/", uid=uid, blocking=False))
     elif str(anno.get("answer", "")).strip().upper() != answer:
-        problems.append(Problem(
-            src, f"answer {answer!r} disagrees with annos/ answer {anno.get('answer')!r}",
-            uid=uid, kind="label", blocking=False))
+        problems.append(
+            Problem(
+                src,
+                f"answer {answer!r} disagrees with annos/ answer {anno.get('answer')!r}",
+                uid=uid,
+                kind="label",
+                blocking=False,
+            )
+        )
     return rec
 
 
 def _ground(
-    rec: QARecord, anno: dict[str, Any], offsets: Any, have_offsets: bool, src: str,
+    rec: QARecord,
+    anno: dict[str, Any],
+    offsets: Any,
+    have_offsets: bool,
+    src: str,
     problems: list[Problem],
 ) -> None:
     reason = str(anno.get("reason") or anno.get("reason_chinese") or "")
@@ -231,15 +265,19 @@ def _ground(
         return
     if offsets is None:
         if have_offsets:
-            problems.append(Problem(src, f"no offset for video {rec.video_key}", uid=rec.uid,
-                                    blocking=False))
+            problems.append(
+                Problem(src, f"no offset for video {rec.video_key}", uid=rec.uid, blocking=False)
+            )
         return
     mapped = []
     for a, b in spans:
         va, vb = offsets.to_video(a), offsets.to_video(b)
         if va is None or vb is None:
-            problems.append(Problem(src, "reason span lies before the video starts", uid=rec.uid,
-                                    blocking=False))
+            problems.append(
+                Problem(
+                    src, "reason span lies before the video starts", uid=rec.uid, blocking=False
+                )
+            )
             continue
         mapped.append((va, vb))
     rec.reference_spans = mapped
@@ -253,8 +291,12 @@ def _answer_bias(records: list[QARecord], source: Path, problems: list[Problem])
     top = max(LETTERS, key=golds.count)
     share = golds.count(top) / len(golds)
     if share >= 1 / len(LETTERS) + 0.1:
-        problems.append(Problem(
-            str(source),
-            f"answer {top!r} is gold for {golds.count(top)} of {len(golds)} scorable questions "
-            f"({100 * share:.0f}%): always answering {top!r} beats chance (25%)",
-            kind="label", blocking=False))
+        problems.append(
+            Problem(
+                str(source),
+                f"answer {top!r} is gold for {golds.count(top)} of {len(golds)} scorable questions "
+                f"({100 * share:.0f}%): always answering {top!r} beats chance (25%)",
+                kind="label",
+                blocking=False,
+            )
+        )

@@ -35,8 +35,11 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
         if not video.is_file():
             video = find_video(videos or path.parent, path.stem)
         if video is None:
-            problems.append(Problem(str(path), f"video {manifest['video']} not found",
-                                    kind="video", blocking=False))
+            problems.append(
+                Problem(
+                    str(path), f"video {manifest['video']} not found", kind="video", blocking=False
+                )
+            )
         for q in qs:
             q.video_path = video
         records.extend(qs)

@@ -25,8 +25,9 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
             continue
         video = find_video(videos or path.parent, path.stem)
         if video is None:
-            problems.append(Problem(str(path), f"video {path.stem}.* not found", kind="video",
-                                    blocking=False))
+            problems.append(
+                Problem(str(path), f"video {path.stem}.* not found", kind="video", blocking=False)
+            )
         for q in build_questions(manifest, path.stem):
             q.video_path = video
             records.append(q)
