@@ -36,7 +36,9 @@ TaskOptionOpt = Annotated[
 # Training options shared by `train` and `ablate`.
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1)]
 ValFractionOpt = Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9)]
-SigmaOpt = Annotated[float, typer.Option("--sigma", help="target smoothing over chunks")]
+SigmaOpt = Annotated[
+    float, typer.Option("--sigma", help="target smoothing over chunks (0 chosen on validation)")
+]
 TauOpt = Annotated[float, typer.Option("--tau", help="softmax temperature")]
 SeedOpt = Annotated[int, typer.Option("--seed")]
 
@@ -120,7 +122,7 @@ def train_cmd(
     ] = "soft",
     epochs: EpochsOpt = 15,
     val_fraction: ValFractionOpt = 0.2,
-    sigma: SigmaOpt = 1.0,
+    sigma: SigmaOpt = 0.0,
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
     task: TaskOpt = None,
@@ -276,7 +278,7 @@ def ablate_cmd(
     ] = "soft,bce,infonce",
     epochs: EpochsOpt = 15,
     val_fraction: ValFractionOpt = 0.2,
-    sigma: SigmaOpt = 1.0,
+    sigma: SigmaOpt = 0.0,
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
     store: StoreOpt = None,
