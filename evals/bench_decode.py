@@ -80,7 +80,7 @@ def write_bench_video(
     return out
 
 
-def _ffmpeg_round_up(path: Path, width: int, height: int) -> tuple[np.ndarray, float]:
+def ffmpeg_round_up(path: str | Path, width: int, height: int) -> tuple[np.ndarray, float]:
     """Frames of ``ffmpeg -vf fps=1:round=up`` as raw RGB through a pipe, and the seconds taken."""
     import imageio_ffmpeg
 
@@ -131,7 +131,7 @@ def bench_decode(
     ours = [f for f in sample_rate(path, 1.0, decoder=name, workers=workers)]
     ours_s = time.perf_counter() - start
 
-    ref, ffmpeg_s = _ffmpeg_round_up(path, info.width, info.height)
+    ref, ffmpeg_s = ffmpeg_round_up(path, info.width, info.height)
 
     start = time.perf_counter()
     keys = sum(1 for _ in keyframe_frames(path))

@@ -79,9 +79,34 @@ def _packaged_speech_wav(wav: Path, repeats: int) -> bool:
     return True
 
 
-def _speech_video(tmp: Path, repeats: int) -> Path | None:
+def mux_on_grey(
+    wav: Path, out: Path, *, offset: float = 0.0, seconds: float | None = None, fps: int = 10
+) -> Path:
+    """A small grey H.264 video whose AAC audio is ``wav`` starting ``offset`` s in.
+
+    Without ``seconds`` the video lasts as long as the audio; with it, the audio is padded or cut
+    to that length (speech tests place real speech at a known time this way).
+    """
     import imageio_ffmpeg
 
+    ms = int(offset * 1000)
+    length = ["-t", str(seconds)] if seconds is not None else ["-shortest"]
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y",
+            "-f", "lavfi", "-i", f"color=c=gray:s=160x96:r={fps}",
+            "-i", str(wav),
+            "-filter_complex", f"[1:a]adelay={ms}|{ms},apad[a]" if seconds is not None
+            else f"[1:a]adelay={ms}|{ms}[a]",
+            "-map", "0:v", "-map", "[a]", *length,
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(out),
+        ],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+def _speech_video(tmp: Path, repeats: int) -> Path | None:
     wav = tmp / "speech.wav"
     espeak = shutil.which("espeak-ng")
     if espeak is not None:
@@ -90,31 +115,7 @@ def _speech_video(tmp: Path, repeats: int) -> Path | None:
         )
     elif not _packaged_speech_wav(wav, repeats):
         return None
-    out = tmp / "speech.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=gray:s=160x96:r=5",
-            "-i",
-            str(wav),
-            "-shortest",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-            str(out),
-        ],
-        check=True,
-    )
-    return out
+    return mux_on_grey(wav, tmp / "speech.mp4", fps=5)
 
 
 def bench_perception(

@@ -437,7 +437,7 @@ class ChromaServer:
                     if r.status == 200:
                         return
             except (urllib.error.URLError, OSError):
-                pass
+                pass  # not listening yet: poll again until the timeout
             time.sleep(0.2)
         raise StoreError(f"Chroma server at {self.url} did not start within {timeout:g} s")
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from vidsleuth.agent.cli.main import main
+from vidsleuth.evals.bench_perception import mux_on_grey
 
 
 def frames_at(path: Path, times: list[float]):  # type: ignore[no-untyped-def]
@@ -104,41 +105,7 @@ VIDEO_S = 18
 
 def _mux_speech(tmp_path: Path, wav: Path, offset: float) -> Path:
     """A grey video of VIDEO_S seconds whose audio is ``wav`` starting ``offset`` s in."""
-    import imageio_ffmpeg
-
-    out = tmp_path / "speech.mp4"
-    ms = int(offset * 1000)
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"color=c=gray:s=160x96:r=10:d={VIDEO_S}",
-            "-i",
-            str(wav),
-            "-filter_complex",
-            f"[1:a]adelay={ms}|{ms},apad[a]",
-            "-map",
-            "0:v",
-            "-map",
-            "[a]",
-            "-t",
-            str(VIDEO_S),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-            str(out),
-        ],
-        check=True,
-    )
-    return out
+    return mux_on_grey(wav, tmp_path / "speech.mp4", offset=offset, seconds=VIDEO_S)
 
 
 def _packaged_speech_video(tmp_path: Path, offset: float) -> tuple[Path, float, list[str]]:

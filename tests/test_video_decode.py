@@ -8,13 +8,13 @@ with B-frames and short GOPs, so reordering, GOP skipping and non-reference skip
 from __future__ import annotations
 
 import itertools
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vidsleuth.evals.bench_decode import ffmpeg_round_up
 from vidsleuth.tools.video import (
     decode_interval,
     keyframe_frames,
@@ -168,40 +168,13 @@ def test_decode_interval_every_frame_and_rate(vfr: tuple[Path, np.ndarray]) -> N
     assert [read_index(f.image) for f in zoom] == [expected(times, 3.0 + k / 10) for k in range(10)]
 
 
-def _ffmpeg_round_up(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
-    import imageio_ffmpeg
-
-    info = probe(path)
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(),
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-vf",
-        "fps=1:round=up",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "pipe:",
-    ]
-    raw = subprocess.run(cmd, capture_output=True, check=True).stdout
-    frame_bytes = info.width * info.height * 3
-    n = len(raw) // frame_bytes
-    return np.frombuffer(raw[: n * frame_bytes], np.uint8).reshape(n, info.height, info.width, 3), (
-        info.width,
-        info.height,
-    )
-
-
 @pytest.mark.parametrize("name", ["bikes.mp4", "fire2.mp4", "big_buck_bunny_0_30.webm"])
 def test_matches_ffmpeg_round_up_on_real_clips(name: str) -> None:
     path = VIDEOS / name
     if not path.exists():
         pytest.skip(f"real clips not present ({VIDEOS})")
-    ref, _ = _ffmpeg_round_up(path)
     info = probe(path)
+    ref, _ = ffmpeg_round_up(path, info.width, info.height)
     # ffmpeg counts slots in container time; ours start at the first frame (start_time later).
     # When the video starts after 0, ffmpeg fills slot 0 with slot 1's frame: skip that slot.
     times = [k - info.start_time for k in range(len(ref))]

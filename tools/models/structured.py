@@ -93,7 +93,7 @@ def _loads(candidate: str) -> Any:
         try:
             return json.loads(fixed)
         except json.JSONDecodeError:
-            pass
+            pass  # not fixed by that repair: try the next one
         try:
             # Single quotes, True/False/None: what a model that "thinks in Python" writes.
             value = ast.literal_eval(fixed)
@@ -116,7 +116,7 @@ def extract_json(text: str) -> tuple[Any, list[str]]:
     try:
         return json.loads(body), repairs
     except json.JSONDecodeError:
-        pass
+        pass  # not plain JSON: look for the first object inside the reply
     candidate, truncated = _first_object(body)
     if candidate is None:
         raise ValueError("no JSON object found in the reply")

@@ -302,7 +302,7 @@ def _keyframes_pyav(
                 yield from take(frames)
             yield from take(cc.decode(None))
         except _OrderLost:
-            pass
+            pass  # the keyframes not yet yielded are decoded the exact way below
     finally:
         container.close()
     if done < len(keys):
