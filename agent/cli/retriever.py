@@ -15,11 +15,26 @@ retriever_app = typer.Typer(
 )
 
 DataOpt = Annotated[
-    Path,
+    list[Path],
     typer.Option(
         "--data",
-        help="folder of generated videos + needle JSONs (vidsleuth generate), or with --task the "
-        "benchmark's annotations (video_info.meta.jsonl, the EgoMem folder)",
+        help="folder of generated videos + needle JSONs (vidsleuth generate; repeat the option "
+        "for several folders), or with --task the benchmark's annotations "
+        "(video_info.meta.jsonl, the EgoMem folder)",
+    ),
+]
+PerceiveOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--perceive",
+        help="perceivers whose observations form the text memory (default: the configured "
+        "perceivers except tags, e.g. ocr,objects,speech,subtitles; 'none': frame labels only)",
+    ),
+]
+MatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--match/--no-match", help="give the scorer the question/observation match signals"
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
@@ -44,31 +59,41 @@ SeedOpt = Annotated[int, typer.Option("--seed")]
 
 
 def _prepare(
-    data: Path,
+    data: list[Path],
     cfg: Any,
     bar: Any,
     task: str | None = None,
     videos: Path | None = None,
     options: list[str] | None = None,
+    perceive: str | None = None,
 ) -> tuple[list[Any], list[Any]]:
     from vidsleuth.errors import ConfigError
     from vidsleuth.memory.store import Store
-    from vidsleuth.tools.retrieval.data import benchmark_videos, find_needle_videos, prepare_videos
+    from vidsleuth.tools.retrieval.data import (
+        benchmark_videos,
+        find_needle_videos,
+        prepare_videos,
+        retrieval_perceivers,
+    )
 
     if task is None:
-        needle_videos = find_needle_videos(data)
+        needle_videos = [nv for d in data for nv in find_needle_videos(d)]
     else:
+        if len(data) != 1:
+            raise ConfigError(f"--task {task} takes one --data (its annotation file or folder)")
         opts = {}
         for o in options or []:
             k, sep, v = o.partition("=")
             if not sep:
                 raise ConfigError(f"--option {o!r}: expected KEY=VALUE")
             opts[k] = v
-        needle_videos = benchmark_videos(task, data, videos, opts)
-    task = bar.add_task("index + featurise", total=len(needle_videos))
+        needle_videos = benchmark_videos(task, data[0], videos, opts)
+    names = retrieval_perceivers(cfg, perceive)
+    label = "index + " + (f"perceive ({','.join(names)}) + " if names else "") + "featurise"
+    task = bar.add_task(label, total=len(needle_videos))
     with Store.open(cfg.store) as st:
         feats = prepare_videos(
-            st, needle_videos, cfg, lambda _n, d, _t: bar.update(task, completed=d)
+            st, needle_videos, cfg, lambda _n, d, _t: bar.update(task, completed=d), names
         )
     return needle_videos, feats
 
@@ -128,6 +153,8 @@ def train_cmd(
     task: TaskOpt = None,
     videos: VideosOpt = None,
     option: TaskOptionOpt = None,
+    perceive: PerceiveOpt = None,
+    match: MatchOpt = True,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -146,7 +173,7 @@ def train_cmd(
         raise ConfigError(f"--loss {loss!r}: choose from {', '.join(LOSSES)}")
     cfg = settings(store=store)
     with progress_bar(quiet or json_out) as bar:
-        nvs, feats = _prepare(data, cfg, bar, task, videos, option)
+        nvs, feats = _prepare(data, cfg, bar, task, videos, option, perceive)
         tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
         idx = {f.video_id: i for i, f in enumerate(feats)}
         tr_v = [nvs[idx[v]] for v in sorted(tr_ids)]
@@ -164,7 +191,14 @@ def train_cmd(
                 task, completed=step, total=total, description=f"train ({loss}) loss {value:.3f}"
             )
 
-        tcfg = TrainConfig(loss=loss, epochs=epochs, sigma=sigma, tau=tau, seed=seed)  # type: ignore[arg-type]
+        tcfg = TrainConfig(
+            loss=loss,  # type: ignore[arg-type]
+            epochs=epochs,
+            sigma=sigma,
+            tau=tau,
+            seed=seed,
+            use_match=match,
+        )
         res = train(
             feats,
             tr_ex,
@@ -176,7 +210,7 @@ def train_cmd(
             progress=progress,
         )
     info = {
-        "data": str(data.resolve()),
+        "data": [str(d.resolve()) for d in data],
         "train_videos": sorted(tr_ids),
         "val_videos": sorted(va_ids),
         "train_questions": res.examples,
@@ -228,28 +262,28 @@ def eval_cmd(
     task: TaskOpt = None,
     videos: VideosOpt = None,
     option: TaskOptionOpt = None,
+    perceive: PerceiveOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Compare uniform, embedding and rvlm on the needle videos of DATA (held-out videos)."""
+    """Compare uniform, embedding, lexical and rvlm on the needle videos of DATA (held-out
+    videos)."""
     from vidsleuth.evals.retrieval_eval import evaluate, format_report
     from vidsleuth.tools.retrieval.data import build_examples
-    from vidsleuth.tools.retrieval.embedding import EmbeddingRetriever, QuestionEncoder
+    from vidsleuth.tools.retrieval.embedding import QuestionEncoder
     from vidsleuth.tools.retrieval.features import default_text_embedder
     from vidsleuth.tools.retrieval.rvlm import RVLMRetriever
-    from vidsleuth.tools.retrieval.uniform import UniformRetriever
 
     cfg = settings(store=store)
     kk = k or cfg.retriever_k
     enc = QuestionEncoder(default_text_embedder(cfg))
     rvlm = RVLMRetriever.load(ckpt or cfg.retriever_ckpt, enc)
     with progress_bar(quiet or json_out) as bar:
-        nvs, feats = _prepare(data, cfg, bar, task, videos, option)
+        nvs, feats = _prepare(data, cfg, bar, task, videos, option, perceive)
         examples = build_examples(nvs, "all")
         retrievers: dict[str, Any] = {
-            "uniform": UniformRetriever(),
-            "embedding": EmbeddingRetriever(enc),
+            **zero_shot_retrievers(enc),
             "rvlm": rvlm,
         }
         task = bar.add_task("evaluate", total=None)
@@ -272,7 +306,9 @@ def eval_cmd(
 @retriever_app.command("ablate")
 def ablate_cmd(
     data: DataOpt,
-    test: Annotated[Path, typer.Option("--test", help="held-out needle videos to evaluate on")],
+    test: Annotated[
+        list[Path], typer.Option("--test", help="held-out needle videos to evaluate on")
+    ],
     losses: Annotated[
         str, typer.Option("--losses", help="comma-separated losses")
     ] = "soft,bce,infonce",
@@ -281,6 +317,8 @@ def ablate_cmd(
     sigma: SigmaOpt = 0.0,
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
+    perceive: PerceiveOpt = None,
+    match: MatchOpt = True,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -289,16 +327,15 @@ def ablate_cmd(
     on the TEST videos beside the zero-shot baselines."""
     from vidsleuth.evals.retrieval_eval import evaluate, format_report
     from vidsleuth.tools.retrieval.data import build_examples
-    from vidsleuth.tools.retrieval.embedding import EmbeddingRetriever, QuestionEncoder
+    from vidsleuth.tools.retrieval.embedding import QuestionEncoder
     from vidsleuth.tools.retrieval.features import default_text_embedder
     from vidsleuth.tools.retrieval.rvlm import RVLMRetriever
     from vidsleuth.tools.retrieval.train import TrainConfig, split_by_video, train
-    from vidsleuth.tools.retrieval.uniform import UniformRetriever
 
     cfg = settings(store=store)
     with progress_bar(quiet or json_out) as bar:
-        nvs, feats = _prepare(data, cfg, bar)
-        t_nvs, t_feats = _prepare(test, cfg, bar)
+        nvs, feats = _prepare(data, cfg, bar, perceive=perceive)
+        t_nvs, t_feats = _prepare(test, cfg, bar, perceive=perceive)
         overlap = {f.video_id for f in feats} & {f.video_id for f in t_feats}
         if overlap:
             raise VidsleuthError(f"{len(overlap)} videos are both in --data and --test")
@@ -317,10 +354,7 @@ def ablate_cmd(
         enc = QuestionEncoder(default_text_embedder(cfg))
         q_tr = enc.encode([e.question for e in tr_ex])
         q_va = enc.encode([e.question for e in va_ex]) if va_ex else None
-        retrievers: dict[str, Any] = {
-            "uniform": UniformRetriever(),
-            "embedding": EmbeddingRetriever(enc),
-        }
+        retrievers: dict[str, Any] = zero_shot_retrievers(enc)
         timing: dict[str, float] = {}
         val: dict[str, float | None] = {}
         for loss in losses.split(","):
@@ -330,7 +364,14 @@ def ablate_cmd(
                 tr_ex,
                 q_tr,
                 question_encoder=enc.id,
-                cfg=TrainConfig(loss=loss, epochs=epochs, seed=seed, sigma=sigma, tau=tau),  # type: ignore[arg-type]
+                cfg=TrainConfig(
+                    loss=loss,  # type: ignore[arg-type]
+                    epochs=epochs,
+                    seed=seed,
+                    sigma=sigma,
+                    tau=tau,
+                    use_match=match,
+                ),
                 val_examples=va_ex,
                 val_qvecs=q_va,
                 progress=lambda d, t, _v, task=task: bar.update(task, completed=d, total=t),
@@ -354,6 +395,19 @@ def ablate_cmd(
         print_json(report)
     else:
         typer.echo(format_report(report, cfg.retriever_k))
+
+
+def zero_shot_retrievers(enc: Any) -> dict[str, Any]:
+    """The baselines every evaluation reports: uniform, embedding (max over observations) and
+    lexical (IDF word overlap)."""
+    from vidsleuth.tools.retrieval.embedding import EmbeddingRetriever, LexicalRetriever
+    from vidsleuth.tools.retrieval.uniform import UniformRetriever
+
+    return {
+        "uniform": UniformRetriever(),
+        "embedding": EmbeddingRetriever(enc),
+        "lexical": LexicalRetriever(),
+    }
 
 
 def register(app: typer.Typer) -> None:

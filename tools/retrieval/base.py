@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,6 +53,9 @@ class VideoFeatures:
     row where a chunk has no text.  ``frame_visual`` (optional) maps a chunk index to its frames'
     features ``(m, d_v)`` for question-conditioned frame ranking.  The extractor ids name the
     models (and versions) that made the features, so a checkpoint can refuse foreign ones.
+    ``obs_vectors`` (optional) ``(m, d_t)`` embeds each distinct observation text on its own and
+    ``obs_pairs`` ``(p, 2)`` lists ``(chunk, observation)`` memberships, for the max-over-entries
+    match of :mod:`vidsleuth.tools.retrieval.match`.
     """
 
     video_id: str
@@ -64,9 +67,27 @@ class VideoFeatures:
     chunk_texts: list[str] | None = None
     frame_visual: dict[int, np.ndarray] = field(default_factory=dict)
     duration_s: float | None = None
+    obs_vectors: np.ndarray | None = None
+    obs_pairs: np.ndarray | None = None
+    _lexical: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.chunks)
+        if self.obs_vectors is not None:
+            self.obs_vectors = _checked(
+                self.obs_vectors, f"video {self.video_id}: observation embeddings", None
+            )
+            pairs = np.asarray(
+                self.obs_pairs if self.obs_pairs is not None else np.zeros((0, 2)), np.int64
+            ).reshape(-1, 2)
+            if len(pairs) and (
+                pairs[:, 0].min() < 0
+                or pairs[:, 0].max() >= n
+                or pairs[:, 1].min() < 0
+                or pairs[:, 1].max() >= len(self.obs_vectors)
+            ):
+                raise FeatureError(f"video {self.video_id}: observation memberships out of range")
+            self.obs_pairs = pairs
         self.visual = _checked(self.visual, f"video {self.video_id}: visual features", n)
         if self.text is not None:
             self.text = _checked(self.text, f"video {self.video_id}: text features", n)
@@ -89,6 +110,14 @@ class VideoFeatures:
     def __len__(self) -> int:
         return len(self.chunks)
 
+    def lexical_index(self) -> Any:
+        """The video's :class:`~vidsleuth.tools.retrieval.match.LexicalIndex` (built once)."""
+        if self._lexical is None:
+            from vidsleuth.tools.retrieval.match import LexicalIndex
+
+            self._lexical = LexicalIndex(self.chunk_texts or [""] * len(self))
+        return self._lexical
+
     @property
     def starts(self) -> np.ndarray:
         return np.array([c.t_start for c in self.chunks], dtype=np.float64)
@@ -109,7 +138,16 @@ class VideoFeatures:
             chunk_texts=None if self.chunk_texts is None else self.chunk_texts[lo:hi],
             frame_visual={i - lo: a for i, a in self.frame_visual.items() if lo <= i < hi},
             duration_s=None,
+            obs_vectors=self.obs_vectors,
+            obs_pairs=None if self.obs_pairs is None else _shift_pairs(self.obs_pairs, lo, hi),
         )
+
+
+def _shift_pairs(pairs: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    keep = (pairs[:, 0] >= lo) & (pairs[:, 0] < hi)
+    out = pairs[keep].copy()
+    out[:, 0] -= lo
+    return out
 
 
 def _checked(arr: np.ndarray, what: str, n: int | None, dim: int | None = None) -> np.ndarray:

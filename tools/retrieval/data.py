@@ -9,7 +9,7 @@ Videos are indexed and featurised through the store on demand, so a second run r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -109,14 +109,35 @@ def find_needle_videos(folder: str | Path) -> list[NeedleVideo]:
     return out
 
 
+def retrieval_perceivers(settings: Settings, spec: str | None = None) -> list[str]:
+    """The perceivers whose observations make the retrievers' text memory.
+
+    By default the agent's own (``settings.perceivers``) without ``tags``, whose ImageNet labels
+    the per-frame features already provide for every frame; ``"none"`` gives the labels only.
+    The retriever is thus trained and evaluated on the text memory the agent will have.
+    """
+    from vidsleuth.tools.perception.registry import parse_names
+
+    if spec is not None and spec.strip().lower() in ("", "none"):
+        return []
+    names = parse_names(spec if spec is not None else settings.perceivers)
+    return [n for n in names if n != "tags"] if spec is None else names
+
+
 def prepare_videos(
     store: Store,
     videos: list[NeedleVideo],
     settings: Settings,
     progress: Callable[[str, int, int], None] | None = None,
+    perceivers: Sequence[str] = (),
 ) -> list[VideoFeatures]:
-    """Index, featurise (both cached in the store) and load the features of every video."""
+    """Index, perceive (``perceivers``), featurise and load every video; all cached in the store.
+
+    The perceivers' observations (OCR lines, transcripts, object labels) become the chunks' text
+    memory; a video without audio skips speech.
+    """
     from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
+    from vidsleuth.tools.perception.cache import perceive_video
     from vidsleuth.tools.retrieval.features import (
         default_text_embedder,
         featurize_video,
@@ -129,7 +150,11 @@ def prepare_videos(
         summary = index_video(store, nv.path, settings)
         record = store.video(summary.video_id)
         assert record is not None
-        key = plan_key(chunk_plan_for(record, settings), settings)
+        plan = chunk_plan_for(record, settings)
+        key = plan_key(plan, settings)
+        names = [n for n in perceivers if n != "speech" or record.probe.has_audio]
+        if names:
+            perceive_video(store, record, plan, names, settings=settings, frames_plan=key)
         featurize_video(store, record, key)
         out.append(
             load_video_features(store, record.video_id, key, settings, text_embedder=embedder)

@@ -5,6 +5,11 @@ chunk's observation text (OCR, transcript, object and scene labels) embedded by 
 compared with the question embedded by the same model.  ``visual``: the chunk's visual features
 compared with the question embedded by a CLIP-style text tower, which only makes sense when the
 visual features came from that same dual encoder (checked by extractor id).
+
+In the text space a chunk scores the best cosine over its single observations (``pool="max"``,
+the default when the video's observations were embedded one by one), or the cosine with its
+whole concatenated text (``pool="mean"``).  :class:`LexicalRetriever` is the other zero-shot
+baseline: IDF-weighted word overlap between question and text memory.
 """
 
 from __future__ import annotations
@@ -44,11 +49,14 @@ class EmbeddingRetriever:
 
     name = "embedding"
 
-    def __init__(self, encoder: QuestionEncoder, space: str = "text") -> None:
+    def __init__(self, encoder: QuestionEncoder, space: str = "text", pool: str = "max") -> None:
         if space not in ("text", "visual"):
             raise ValueError(f"space must be text or visual, not {space!r}")
+        if pool not in ("max", "mean"):
+            raise ValueError(f"pool must be max or mean, not {pool!r}")
         self.encoder = encoder
         self.space = space
+        self.pool = pool
 
     def scores(self, question: str, video: VideoFeatures) -> np.ndarray:
         q = _unit(self.encoder(question))
@@ -68,9 +76,26 @@ class EmbeddingRetriever:
                 f"questions by {self.encoder.id}"
             )
         has = np.abs(video.text).sum(axis=1) > 0
+        if self.pool == "max" and video.obs_vectors is not None:
+            from vidsleuth.tools.retrieval.match import maxsim
+
+            return np.where(has, maxsim(q, video), -2.0)
         s = _unit(video.text) @ q
         # chunks with nothing to read rank below every chunk with text
         return np.where(has, s, -2.0)
+
+    def rank(self, question: str, video: VideoFeatures, k: int | None = None) -> list[ScoredChunk]:
+        return ranked(video, self.scores(question, video), k)
+
+
+class LexicalRetriever:
+    """Zero-shot word overlap: the IDF-weighted share of the question's content words that a
+    chunk's text memory contains (a BM25-style baseline; exact codes and names win here)."""
+
+    name = "lexical"
+
+    def scores(self, question: str, video: VideoFeatures) -> np.ndarray:
+        return video.lexical_index().scores(question).astype(np.float64)
 
     def rank(self, question: str, video: VideoFeatures, k: int | None = None) -> list[ScoredChunk]:
         return ranked(video, self.scores(question, video), k)

@@ -172,9 +172,17 @@ def load_video_features(
             )
     _add_observation_text(store, video_id, stored, chunk_texts, settings)
     texts = [", ".join(dict.fromkeys(t)) for t in chunk_texts]
-    text = text_id = None
+    text = text_id = obs_vectors = obs_pairs = None
     if with_text:
-        text, text_id = _text_vectors(store, video_id, texts, text_embedder, settings)
+        embedder = text_embedder or default_text_embedder(settings)
+        text, text_id = _text_vectors(store, video_id, texts, embedder, "chunks")
+        obs = sorted({t for ts in chunk_texts for t in ts if t})
+        where = {t: j for j, t in enumerate(obs)}
+        obs_pairs = np.array(
+            sorted({(i, where[t]) for i, ts in enumerate(chunk_texts) for t in ts if t}),
+            np.int64,
+        ).reshape(-1, 2)
+        obs_vectors, _ = _text_vectors(store, video_id, obs, embedder, "observations")
     return VideoFeatures(
         video_id=video_id,
         chunks=[ChunkSpan(c.chunk_id, c.index, c.t_start, c.t_end, c.frame_times) for c in stored],
@@ -185,6 +193,8 @@ def load_video_features(
         chunk_texts=texts,
         frame_visual=frame_visual,
         duration_s=float(record.probe.duration_s or stored[-1].t_end),
+        obs_vectors=obs_vectors,
+        obs_pairs=obs_pairs,
     )
 
 
@@ -253,20 +263,20 @@ def default_text_embedder(settings: Settings | None = None) -> Any:
 
 
 def _text_vectors(
-    store: Store, video_id: str, texts: list[str], embedder: Any, settings: Settings | None
+    store: Store, video_id: str, texts: list[str], embedder: Any, key: str
 ) -> tuple[np.ndarray, str]:
-    embedder = embedder or default_text_embedder(settings)
+    """Embeddings of ``texts`` (a zero row for an empty one), cached in the store under ``key``."""
     version = version_of(embedder=embedder.id, texts=texts)
-    cached = store.get_array(video_id, TEXT_PRODUCER, version, "chunks")
+    dim = int(embedder.dim)
+    cached = store.get_array(video_id, TEXT_PRODUCER, version, key)
     if cached is not None:
-        return cached.astype(np.float32), embedder.id
+        return cached.astype(np.float32).reshape(-1, dim), embedder.id
     uniq = sorted({t for t in texts if t})
     vecs = embedder.embed_texts(uniq) if uniq else np.zeros((0, 1), np.float32)
     lookup = {t: vecs[i] for i, t in enumerate(uniq)}
-    dim = int(embedder.dim)
     out = np.zeros((len(texts), dim), np.float32)
     for i, t in enumerate(texts):
         if t:
             out[i] = lookup[t]
-    store.put_array(video_id, TEXT_PRODUCER, version, "chunks", out.astype(np.float16))
+    store.put_array(video_id, TEXT_PRODUCER, version, key, out.astype(np.float16))
     return out, embedder.id

@@ -10,7 +10,10 @@ Per chunk ``i`` of a video, for question embedding ``q``:
   plus ``cos(q, t_i)`` in the raw text space, the zero-shot signal, so the learned scorer starts
   from what the embedding baseline already knows;
 * the question enters through its projection and through element-wise products with the chunk
-  terms (a cheap bilinear interaction).
+  terms (a cheap bilinear interaction);
+* ``m_i`` the question-conditioned match signals of :mod:`vidsleuth.tools.retrieval.match`
+  (best cosine with one observation, IDF-weighted word overlap, each also relative to the
+  video's best chunk), appended after the input dropout so the head can always rely on them.
 
 The encoders stay frozen; only this module (a few hundred thousand parameters) is trained.
 """
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     import torch
 
 CHECKPOINT_FORMAT = "vidsleuth-rvlm"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: optional match signals (v1 files load unchanged)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class RVLMConfig:
     dropout: float = 0.1
     tau: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+    match_features: list[str] = field(default_factory=list)
 
     def check_features(
         self,
@@ -91,9 +95,10 @@ def build_scorer(cfg: RVLMConfig) -> torch.nn.Module:
             self.use_t = use_t
             self.t_proj = nn.Linear(cfg.text_dim, h) if use_t else None
             n_terms = 2 + (2 if cfg.use_global else 0) + (2 if use_t else 0)
+            self.n_match = len(cfg.match_features)
             self.head = nn.Sequential(
                 nn.Dropout(cfg.dropout),
-                nn.Linear(n_terms * h + (2 if use_t else 0), h),
+                nn.Linear(n_terms * h + (2 if use_t else 0) + self.n_match, h),
                 nn.GELU(),
                 nn.Linear(h, 1),
             )
@@ -109,10 +114,11 @@ def build_scorer(cfg: RVLMConfig) -> torch.nn.Module:
             mask: torch.Tensor,
             text: torch.Tensor | None = None,
             global_ctx: torch.Tensor | None = None,
+            match: torch.Tensor | None = None,
         ) -> torch.Tensor:
             """Scores ``(B, N)`` for projected chunks ``hv (B, N, h)``, questions ``(B, d_q)``,
-            window ``mask (B, N)`` and raw text embeddings ``(B, N, d_t)``; masked chunks get
-            -inf."""
+            window ``mask (B, N)``, raw text embeddings ``(B, N, d_t)`` and match signals
+            ``(B, N, len(cfg.match_features))``; masked chunks get -inf."""
             q = torch.nn.functional.normalize(question, dim=-1)
             hq = self.q_proj(q)[:, None, :].expand_as(hv)
             terms = [hv, hq * hv]
@@ -132,7 +138,12 @@ def build_scorer(cfg: RVLMConfig) -> torch.nn.Module:
                 cos = (t * q[:, None, :]).sum(-1, keepdim=True)
                 has = (text.abs().sum(-1, keepdim=True) > 0).to(hv.dtype)
                 terms += [ht, hq * ht, cos, has]
-            s = self.head(torch.cat(terms, dim=-1)).squeeze(-1)
+            x = self.head[0](torch.cat(terms, dim=-1))
+            if self.n_match:
+                if match is None:
+                    raise ValueError("this scorer needs the match signals of each chunk")
+                x = torch.cat([x, match.to(x.dtype)], dim=-1)
+            s = self.head[1:](x).squeeze(-1)
             return s.masked_fill(~mask, float("-inf"))
 
     return RVLMScorer()
@@ -182,6 +193,13 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, RVLMConfig, dict
     if int(meta.get("version", 0)) > CHECKPOINT_VERSION:
         raise FeatureError(f"{path}: checkpoint version {meta['version']} is newer than supported")
     cfg = RVLMConfig(**meta["config"])
+    from vidsleuth.tools.retrieval.match import MATCH_FEATURES
+
+    if cfg.match_features and tuple(cfg.match_features) != MATCH_FEATURES:
+        raise FeatureError(
+            f"{path}: trained on match signals {cfg.match_features}, this version computes "
+            f"{list(MATCH_FEATURES)}; retrain the checkpoint"
+        )
     model = build_scorer(cfg)
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     try:

@@ -62,16 +62,27 @@ class RVLMRetriever:
             f"video {video.video_id}",
         )
 
+    def _match(self, question: str, qvec: np.ndarray, video: VideoFeatures) -> np.ndarray | None:
+        """The match signals the checkpoint was trained with, ``(n_chunks, F)``, or None."""
+        if not self.config.match_features:
+            return None
+        from vidsleuth.tools.retrieval.match import match_features
+
+        return match_features(question, qvec, video)
+
     def scores(self, question: str, video: VideoFeatures) -> np.ndarray:
         import torch
 
         self._check(video)
-        q = torch.from_numpy(self.encoder(question)[None])
+        qvec = self.encoder(question)
+        q = torch.from_numpy(qvec[None])
+        m = self._match(question, qvec, video)
         with torch.no_grad():
             hv = self.model.chunk_terms(torch.from_numpy(video.visual))[None]
             text = None if video.text is None else torch.from_numpy(video.text)[None]
             mask = torch.ones(1, len(video), dtype=torch.bool)
-            return self.model(hv, q, mask, text)[0].double().numpy()
+            match = None if m is None else torch.from_numpy(m)[None]
+            return self.model(hv, q, mask, text, match=match)[0].double().numpy()
 
     def rank(self, question: str, video: VideoFeatures, k: int | None = None) -> list[ScoredChunk]:
         return ranked(video, self.scores(question, video), k)
@@ -88,7 +99,9 @@ class RVLMRetriever:
         if frames is None or len(frames) == 0:
             return np.zeros(0)
         self._check(video)
-        q = torch.from_numpy(self.encoder(question)[None])
+        qvec = self.encoder(question)
+        q = torch.from_numpy(qvec[None])
+        m = self._match(question, qvec, video)
         with torch.no_grad():
             hv_all = self.model.chunk_terms(torch.from_numpy(video.visual))
             g = hv_all.mean(0)[None, None]
@@ -97,7 +110,10 @@ class RVLMRetriever:
             if video.text is not None:
                 text = torch.from_numpy(video.text[chunk])[None, None].expand(1, len(frames), -1)
             mask = torch.ones(1, len(frames), dtype=torch.bool)
-            return self.model(hv, q, mask, text, global_ctx=g)[0].double().numpy()
+            match = None
+            if m is not None:  # a frame inherits its chunk's text memory
+                match = torch.from_numpy(m[chunk])[None, None].expand(1, len(frames), -1)
+            return self.model(hv, q, mask, text, global_ctx=g, match=match)[0].double().numpy()
 
     def select(
         self,

@@ -57,6 +57,7 @@ class TrainConfig:
     hidden: int = 128
     use_text: bool = True
     use_global: bool = True
+    use_match: bool = True  # question-conditioned match signals (tools/retrieval/match.py)
     dropout: float = 0.3
     crop_prob: float = 0.7
     min_window: int = 8
@@ -94,6 +95,7 @@ class _Tensors:
         examples: Sequence[Example],
         qvecs: np.ndarray,
         sigma: float,
+        use_match: bool = False,
     ) -> None:
         import torch
 
@@ -115,6 +117,7 @@ class _Tensors:
         for j, e in enumerate(examples):
             v = videos[e.video]
             self.O[j, : len(v)] = torch.from_numpy(chunk_overlap(v.starts, v.ends, e.spans)).float()
+        self.M = match_tensor(videos, examples, qvecs, n_max) if use_match else None
         self.lengths = torch.tensor([len(v) for v in videos])
         idx = torch.arange(n_max, dtype=torch.float32)
         self.K = (
@@ -122,6 +125,21 @@ class _Tensors:
             if sigma > 0
             else torch.eye(n_max)
         )
+
+
+def match_tensor(
+    videos: Sequence[VideoFeatures], examples: Sequence[Example], qvecs: np.ndarray, n_max: int
+) -> torch.Tensor:
+    """``(len(examples), n_max, F)``: each example's match signals over its video's chunks."""
+    import torch
+
+    from vidsleuth.tools.retrieval.match import MATCH_FEATURES, match_features
+
+    out = torch.zeros(len(examples), n_max, len(MATCH_FEATURES))
+    for j, e in enumerate(examples):
+        v = videos[e.video]
+        out[j, : len(v)] = torch.from_numpy(match_features(e.question, qvecs[j], v))
+    return out
 
 
 def _windows(
@@ -210,11 +228,16 @@ def score_videos(
                 part = rows[s : s + 256]
                 b = len(part)
                 mask = torch.ones(b, len(v), dtype=torch.bool)
+                match = None
+                if model.cfg.match_features:
+                    sub = [Example(0, examples[j].question, []) for j in part]
+                    match = match_tensor([v], sub, qvecs[part], len(v))
                 scores = model(
                     hv.expand(b, -1, -1),
                     torch.from_numpy(qvecs[part]),
                     mask,
                     None if text is None else text.expand(b, -1, -1),
+                    match=match,
                 )
                 for r, j in enumerate(part):
                     out[j] = scores[r].numpy().astype(np.float64)
@@ -256,6 +279,7 @@ def train(
     """
     import torch
 
+    from vidsleuth.tools.retrieval.match import MATCH_FEATURES
     from vidsleuth.tools.retrieval.model import RVLMConfig, build_scorer
 
     cfg = cfg or TrainConfig()
@@ -295,6 +319,7 @@ def train(
         dropout=cfg.dropout,
         tau=cfg.tau,
         extra={"loss": cfg.loss, "sigma": cfg.sigma},
+        match_features=list(MATCH_FEATURES) if cfg.use_match else [],
     )
     for i in train_vids | {e.video for e in val_examples}:
         v = videos[i]
@@ -306,7 +331,7 @@ def train(
             f"video {v.video_id}",
         )
     model = build_scorer(mcfg)
-    t = _Tensors(videos, examples, qvecs, cfg.sigma)
+    t = _Tensors(videos, examples, qvecs, cfg.sigma, cfg.use_match)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -332,7 +357,8 @@ def train(
             uniq, inv = torch.unique(vids, return_inverse=True)
             hv = model.chunk_terms(t.V[uniq])[inv]
             text = None if (t.T is None or not use_text) else t.T[vids]
-            scores = model(hv, t.Q[rows], mask, text)
+            match = None if t.M is None else t.M[rows]
+            scores = model(hv, t.Q[rows], mask, text, match=match)
             loss = _loss(cfg.loss, scores, t.O[rows], mask, t.K, cfg.tau)
             opt.zero_grad()
             loss.backward()

@@ -1,0 +1,102 @@
+"""Question-conditioned match signals between a question and each chunk's observations.
+
+A chunk's text memory is many short observations (an OCR line, a transcript segment, an object
+label, a few ImageNet tags).  Embedding their concatenation blurs a single decisive line (the
+caption that answers the question) with the tags around it, so two sharper zero-shot signals
+are computed per chunk, for the embedding baseline and as inputs of the learned scorer:
+
+* ``maxsim``: the best cosine between the question and any single observation of the chunk
+  (the usual "max over memory entries" of memory retrieval);
+* ``lexical``: the IDF-weighted fraction of the question's content words found in the chunk's
+  text, with document frequencies taken over the chunks of the same video, so a word on every
+  chunk (a recurring tag) counts for little and a rare code or name for a lot.
+
+The learned scorer also sees each signal relative to the best chunk of the video (``x − max``):
+what matters for ranking is whether a chunk is *the* best match, not the absolute cosine, which
+drifts with how a question is worded.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from vidsleuth.tools.retrieval.base import VideoFeatures
+
+MATCH_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_rel", "lexical", "lexical_rel")
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+# Function words and the question scaffolding of grounding questions ("when does ... appear");
+# they never identify a moment, so they are dropped from the question before matching.
+_STOP_TEXT = """
+    a an the and or of to in on at by for with from into onto over under is are was were be
+    been being it its this that these those there here what when where which who whom whose why
+    how does do did done can could would should will shall may might must has have had having
+    i you he she we they me him her us them my your his our their someone something anyone time
+    moment point part video clip scene screen frame shown show shows seen see appear appears
+    appearing find tell say says said spoken hear heard read written words word phrase text
+    caption reads picture image visible first last then during while about brief whole
+    filled turn turns become becomes"""
+_STOP = frozenset(_TOKEN.findall(_STOP_TEXT))
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case alphanumeric tokens (``M3-94`` gives ``m3``, ``94``)."""
+    return _TOKEN.findall(text.lower())
+
+
+def content_tokens(question: str) -> list[str]:
+    """The question's words that can identify a moment (stop words and scaffolding dropped)."""
+    out = [t for t in tokens(question) if t not in _STOP]
+    return list(dict.fromkeys(out))
+
+
+class LexicalIndex:
+    """Per-chunk token sets and document frequencies of one video's text memory."""
+
+    def __init__(self, chunk_texts: list[str]) -> None:
+        self.sets = [frozenset(tokens(t)) for t in chunk_texts]
+        self.n = len(self.sets)
+        self.df: Counter[str] = Counter(t for s in self.sets for t in s)
+
+    def idf(self, token: str) -> float:
+        return math.log((self.n + 1.0) / (self.df.get(token, 0) + 0.5))
+
+    def scores(self, question: str) -> np.ndarray:
+        """IDF-weighted fraction of the question's content words present in each chunk."""
+        q = content_tokens(question)
+        out = np.zeros(self.n, np.float32)
+        if not q or not self.n:
+            return out
+        w = {t: self.idf(t) for t in q}
+        total = sum(w.values())
+        for t in q:
+            if self.df.get(t):
+                hit = np.fromiter((t in s for s in self.sets), bool, self.n)
+                out[hit] += w[t] / total
+        return out
+
+
+def maxsim(qvec: np.ndarray, video: VideoFeatures) -> np.ndarray:
+    """Per chunk, the best cosine between the question and one of its observations (-1 if none)."""
+    out = np.full(len(video), -1.0, np.float32)
+    if video.obs_vectors is None or video.obs_pairs is None or not len(video.obs_pairs):
+        return out
+    q = qvec / max(float(np.linalg.norm(qvec)), 1e-12)
+    o = video.obs_vectors
+    sims = (o @ q) / np.maximum(np.linalg.norm(o, axis=1), 1e-12)
+    chunk, obs = video.obs_pairs[:, 0], video.obs_pairs[:, 1]
+    np.maximum.at(out, chunk, sims[obs].astype(np.float32))
+    return out
+
+
+def match_features(question: str, qvec: np.ndarray, video: VideoFeatures) -> np.ndarray:
+    """``(n_chunks, len(MATCH_FEATURES))``: every match signal of :data:`MATCH_FEATURES`."""
+    ms = maxsim(qvec, video)
+    lx = video.lexical_index().scores(question)
+    return np.stack([ms, ms - ms.max(initial=-1.0), lx, lx - lx.max(initial=0.0)], axis=1)
