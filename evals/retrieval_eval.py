@@ -4,9 +4,10 @@ Per question, a chunk is *correct* when it overlaps an evidence span.  Reported 
 ``recall@1/5/10`` (a correct chunk among the top k), ``mean_rank`` (1-based rank of the first
 correct chunk), ``covered@K`` (every chunk overlapping the evidence is in the top K, i.e. the
 evidence reaches perception whole), ``frames@K`` (frames handed on per question: the frames of the
-top K chunks), and for ``rvlm`` the adaptive-K variant (``k_adaptive``, ``recall_adaptive``,
-``frames_adaptive`` with question-ranked frames inside each chosen chunk).  Broken down by needle
-kind, by video length and for single-needle videos.
+top K chunks), ``words@K`` (words of text memory handed on with them, about the tokens a
+language model would read), and for ``rvlm`` the adaptive-K variant (``k_adaptive``,
+``recall_adaptive``, ``frames_adaptive`` with question-ranked frames inside each chosen
+chunk).  Broken down by needle kind, by video length and for single-needle videos.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from vidsleuth.tools.retrieval.base import ChunkRetriever, VideoFeatures
 from vidsleuth.tools.retrieval.losses import chunk_overlap
+from vidsleuth.tools.retrieval.match import tokens
 from vidsleuth.tools.retrieval.train import Example
 
 RECALL_KS = (1, 5, 10)
@@ -33,6 +35,7 @@ class QuestionResult:
     first_rank: int
     covered: bool
     frames: int
+    words: int = 0
     k_adaptive: int | None = None
     hit_adaptive: bool | None = None
     frames_adaptive: int | None = None
@@ -62,6 +65,7 @@ def evaluate_question(
         first_rank=first_correct_rank(order, o),
         covered=all(i in top for i in np.nonzero(o > 0)[0]),
         frames=sum(len(video.chunks[i].frame_times) for i in order[:k]),
+        words=sum(len(tokens(video.chunk_texts[i])) for i in order[:k]) if video.chunk_texts else 0,
     )
     select = getattr(retriever, "select", None)
     if select is not None:
@@ -83,6 +87,7 @@ def summarise(results: Sequence[QuestionResult], k: int = 5) -> dict[str, Any]:
     out["mean_rank"] = round(float(ranks.mean()), 2)
     out[f"covered@{k}"] = round(float(np.mean([r.covered for r in results])), 4)
     out[f"frames@{k}"] = round(float(np.mean([r.frames for r in results])), 2)
+    out[f"words@{k}"] = round(float(np.mean([r.words for r in results])), 1)
     adaptive = [r for r in results if r.k_adaptive is not None]
     if adaptive:
         out["k_adaptive"] = round(float(np.mean([r.k_adaptive for r in adaptive])), 2)
@@ -138,6 +143,7 @@ def format_report(report: dict[str, dict[str, Any]], k: int = 5) -> str:
         "mean_rank",
         f"covered@{k}",
         f"frames@{k}",
+        f"words@{k}",
     ]
     lines = []
     head = f"{'retriever':<12} {'subset':<16} " + " ".join(f"{c:>10}" for c in cols)
@@ -154,5 +160,15 @@ def format_report(report: dict[str, dict[str, Any]], k: int = 5) -> str:
                 f"{name:<12} {'adaptive K':<16} k={rep['k_adaptive']} "
                 f"recall={rep['recall_adaptive']} "
                 f"frames={rep['frames_adaptive']}"
+            )
+    learned = [n for n in report if n.startswith("rvlm")]
+    zero = [n for n in report if n not in learned and "recall@5" in report[n]]
+    if learned and zero:
+        best = max(zero, key=lambda n: report[n]["recall@5"])
+        for n in learned:
+            gap = report[n]["recall@5"] - report[best]["recall@5"]
+            lines.append(
+                f"{n}: recall@5 {report[n]['recall@5']:.3f}, {100 * gap:+.1f} points over the best "
+                f"zero-shot retriever ({best}, {report[best]['recall@5']:.3f})"
             )
     return "\n".join(lines)
