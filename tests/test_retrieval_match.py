@@ -51,6 +51,13 @@ def test_rare_words_outweigh_words_on_every_chunk() -> None:
     assert LexicalIndex(texts).scores("when?").sum() == 0.0
 
 
+def test_words_merged_by_ocr_still_match() -> None:
+    s = LexicalIndex(["gravel, CODEZ9-63", "gravel, CODE Q1-63", "sky"]).scores(
+        "When does the text 'CODE Z9-63' appear on screen?"
+    )
+    assert s[0] == pytest.approx(1.0) and 0 < s[1] < 0.6 and s[2] == 0
+
+
 def test_maxsim_takes_the_best_single_observation() -> None:
     obs = np.eye(4, dtype=np.float32)
     pairs = np.array([[0, 0], [0, 1], [1, 2], [1, 3], [1, 0]])

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,15 +56,30 @@ def content_tokens(question: str) -> list[str]:
 
 
 class LexicalIndex:
-    """Per-chunk token sets and document frequencies of one video's text memory."""
+    """Per-chunk words of one video's text memory, for IDF-weighted word overlap.
+
+    A question word is present in a chunk when the chunk has it as a word, or (two characters or
+    more) inside one of its observations with the spaces and punctuation squeezed out: OCR often
+    merges words (``CODE Z9-63`` read as ``CODEZ9-63``), which still contains ``code``, ``z9`` and
+    ``63``.  Document frequencies use the same rule, over the chunks of the video.
+    """
 
     def __init__(self, chunk_texts: list[str]) -> None:
         self.sets = [frozenset(tokens(t)) for t in chunk_texts]
+        self.squashed = [
+            "|".join("".join(tokens(part)) for part in t.split(",")) for t in chunk_texts
+        ]
         self.n = len(self.sets)
-        self.df: Counter[str] = Counter(t for s in self.sets for t in s)
 
-    def idf(self, token: str) -> float:
-        return math.log((self.n + 1.0) / (self.df.get(token, 0) + 0.5))
+    def present(self, token: str) -> np.ndarray:
+        """Which chunks contain ``token`` (a bool per chunk)."""
+        if len(token) < 2:
+            return np.fromiter((token in s for s in self.sets), bool, self.n)
+        return np.fromiter(
+            (token in s or token in q for s, q in zip(self.sets, self.squashed, strict=True)),
+            bool,
+            self.n,
+        )
 
     def scores(self, question: str) -> np.ndarray:
         """IDF-weighted fraction of the question's content words present in each chunk."""
@@ -73,12 +87,11 @@ class LexicalIndex:
         out = np.zeros(self.n, np.float32)
         if not q or not self.n:
             return out
-        w = {t: self.idf(t) for t in q}
+        hits = {t: self.present(t) for t in q}
+        w = {t: math.log((self.n + 1.0) / (float(h.sum()) + 0.5)) for t, h in hits.items()}
         total = sum(w.values())
-        for t in q:
-            if self.df.get(t):
-                hit = np.fromiter((t in s for s in self.sets), bool, self.n)
-                out[hit] += w[t] / total
+        for t, h in hits.items():
+            out[h] += w[t] / total
         return out
 
 
