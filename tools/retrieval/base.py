@@ -69,6 +69,7 @@ class VideoFeatures:
     duration_s: float | None = None
     obs_vectors: np.ndarray | None = None
     obs_pairs: np.ndarray | None = None
+    colour_dim: int = 0  # the last colour_dim dims of ``visual`` are colour histograms
     _lexical: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +141,7 @@ class VideoFeatures:
             duration_s=None,
             obs_vectors=self.obs_vectors,
             obs_pairs=None if self.obs_pairs is None else _shift_pairs(self.obs_pairs, lo, hi),
+            colour_dim=self.colour_dim,
         )
 
 

@@ -38,9 +38,67 @@ def frame_extractor_id() -> str:
     return f"{EMBEDDER_ID}@{EFFICIENTNET_LITE0.sha256[:12]}"
 
 
+COLOUR_ID = "hsv15"
+COLOUR_BINS = 15  # 12 hue sectors of coloured pixels, then black, grey and white
+
+
 def visual_extractor_id() -> str:
-    """Names the chunk features: the frame model plus the pooling (mean+max over frames)."""
-    return f"{frame_extractor_id()}+meanmax"
+    """Names the chunk features: the frame model plus the pooling (mean+max over frames), and the
+    colour histogram appended to them."""
+    return f"{frame_extractor_id()}+meanmax+{COLOUR_ID}"
+
+
+def colour_histogram(image: np.ndarray) -> np.ndarray:
+    """The share of a frame's pixels in 12 hue sectors (saturated pixels) and black/grey/white.
+
+    ImageNet features are trained to be colour-invariant (colour jitter is part of their
+    augmentation), so "when does the screen turn red" or "the man in the green coat" needs colour
+    from somewhere else; a hue histogram is the classic, model-free answer.  Every fourth pixel
+    in each direction is enough for shares of the frame.
+    """
+    x = np.asarray(image)[::4, ::4, :3].reshape(-1, 3).astype(np.float32) / 255.0
+    mx, mn = x.max(axis=1), x.min(axis=1)
+    delta = mx - mn
+    sat = delta / np.maximum(mx, 1e-6)
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    d = np.maximum(delta, 1e-6)
+    hue = np.where(
+        mx == r, ((g - b) / d) % 6.0, np.where(mx == g, (b - r) / d + 2.0, (r - g) / d + 4.0)
+    )  # in [0, 6)
+    hue_bin = np.minimum((hue * 2.0).astype(np.int64), 11)  # 12 sectors of 30 degrees
+    achromatic = (sat < 0.25) | (mx < 0.2)
+    grey_bin = np.where(mx < 0.25, 12, np.where(mx > 0.75, 14, 13))
+    bins = np.where(achromatic, grey_bin, hue_bin)
+    hist = np.bincount(bins, minlength=COLOUR_BINS).astype(np.float32)
+    return hist / max(float(hist.sum()), 1.0)
+
+
+def frame_colours(
+    store: Store, video_id: str, plan: str, group: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(times, histograms (m, 15))`` of every cached frame of ``plan``; computed once, stored.
+
+    Frames are read from the store a group at a time (an hour at 1 fps is 3,600 frames, too many
+    to hold decoded at once).
+    """
+    version = version_of(colour=COLOUR_ID, plan=plan)
+    arr = store.get_array(video_id, VISUAL_PRODUCER, version, "colours")
+    meta = store.get_json(video_id, VISUAL_PRODUCER, version, "colour_times")
+    if arr is not None and meta is not None:
+        return np.asarray(meta, np.float64), arr.astype(np.float32).reshape(-1, COLOUR_BINS)
+    chunks = store.chunks(video_id, plan)
+    times: list[float] = []
+    hists: list[np.ndarray] = []
+    step = max(1, group // 4)
+    for i in range(0, len(chunks), step):
+        part = chunks[i : i + step]
+        for fr in store.frames(video_id, plan, part[0].t_start, part[-1].t_end):
+            times.append(fr.t)
+            hists.append(colour_histogram(fr.image))
+    out = np.stack(hists) if hists else np.zeros((0, COLOUR_BINS), np.float32)
+    store.put_json(video_id, VISUAL_PRODUCER, version, "colour_times", times)
+    store.put_array(video_id, VISUAL_PRODUCER, version, "colours", out.astype(np.float16))
+    return np.asarray(times, np.float64), out
 
 
 def _visual_version(plan: str) -> str:
@@ -170,6 +228,19 @@ def load_video_features(
                 f"`vidsleuth index --perceive tags {record.path}` or "
                 f"`vidsleuth retriever featurize {record.path}`"
             )
+    ctimes, colours = frame_colours(store, video_id, plan)
+    crow = _frame_rows(stored, ctimes)
+    chunk_colour = np.zeros((len(stored), 2 * COLOUR_BINS), np.float32)
+    for i, r in enumerate(crow):
+        if len(r):
+            chunk_colour[i] = pool_frames(colours[r])
+        fv = frame_visual.get(i)
+        if fv is not None:  # the same cached frames, so the same rows (else: no frame ranking)
+            if len(r) == len(fv):
+                frame_visual[i] = np.concatenate([fv, colours[r], colours[r]], axis=1)
+            else:
+                del frame_visual[i]
+    visual = np.concatenate([visual, chunk_colour], axis=1)
     _add_observation_text(store, video_id, stored, chunk_texts, settings)
     texts = [", ".join(dict.fromkeys(t)) for t in chunk_texts]
     text = text_id = obs_vectors = obs_pairs = None
@@ -195,6 +266,7 @@ def load_video_features(
         duration_s=float(record.probe.duration_s or stored[-1].t_end),
         obs_vectors=obs_vectors,
         obs_pairs=obs_pairs,
+        colour_dim=2 * COLOUR_BINS,
     )
 
 

@@ -51,6 +51,7 @@ class RVLMConfig:
     tau: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
     match_features: list[str] = field(default_factory=list)
+    colour_dim: int = 0  # the last colour_dim visual dims are a colour histogram (not normalised)
 
     def check_features(
         self,
@@ -105,7 +106,13 @@ def build_scorer(cfg: RVLMConfig) -> torch.nn.Module:
 
         def chunk_terms(self, visual: torch.Tensor) -> torch.Tensor:
             """Projected chunk features ``(..., N, h)``; computed once per video."""
-            return self.v_proj(torch.nn.functional.normalize(visual, dim=-1))
+            if not cfg.colour_dim:
+                return self.v_proj(torch.nn.functional.normalize(visual, dim=-1))
+            # CNN features are L2-normalised on their own so the colour histogram (a few dims,
+            # already in [0, 1]) is not drowned by the thousands of CNN dims
+            cnn, colour = visual[..., : -cfg.colour_dim], visual[..., -cfg.colour_dim :]
+            x = torch.cat([torch.nn.functional.normalize(cnn, dim=-1), colour], dim=-1)
+            return self.v_proj(x)
 
         def forward(
             self,

@@ -320,6 +320,7 @@ def train(
         tau=cfg.tau,
         extra={"loss": cfg.loss, "sigma": cfg.sigma},
         match_features=list(MATCH_FEATURES) if cfg.use_match else [],
+        colour_dim=v0.colour_dim,
     )
     for i in train_vids | {e.video for e in val_examples}:
         v = videos[i]
