@@ -162,3 +162,21 @@ def test_checkpoint_round_trip_and_mismatch_refused(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(FeatureError, match="not a readable retriever checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_temperature_calibration_follows_the_score_scale() -> None:
+    """Temperature scaling is fitted to the held-out evidence: scores three times larger (the
+    same ranking, over-confident) get a temperature about three times larger."""
+    from vidsleuth.tools.retrieval.train import calibrate_tau
+
+    videos, examples, _ = synthetic_set(6, seed=5)
+    rng = np.random.default_rng(0)
+    scores = []
+    for e in examples:
+        v = videos[e.video]
+        o = (v.starts < e.spans[0][1]) & (v.ends > e.spans[0][0])
+        scores.append(1.5 * o + rng.normal(size=len(v)))  # evidence often, not always, on top
+    tau = calibrate_tau(scores, videos, examples)
+    tau3 = calibrate_tau([3 * s for s in scores], videos, examples)
+    assert 0.05 < tau < 10
+    assert 2.0 < tau3 / tau < 4.5

@@ -52,6 +52,7 @@ class RVLMConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     match_features: list[str] = field(default_factory=list)
     colour_dim: int = 0  # the last colour_dim visual dims are a colour histogram (not normalised)
+    tau_select: float | None = None  # softmax temperature calibrated on validation (adaptive K)
 
     def check_features(
         self,

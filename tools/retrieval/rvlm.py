@@ -129,7 +129,8 @@ class RVLMRetriever:
         ``budget`` chunks; in each, the ``frames_per_chunk`` frames that best match the question."""
         s = self.scores(question, video)
         if k is None:
-            k = adaptive_k(s, mass=mass, tau=self.config.tau, k_max=budget)
+            tau = self.config.tau_select or self.config.tau  # calibrated when validated
+            k = adaptive_k(s, mass=mass, tau=tau, k_max=budget)
         chunks = ranked(video, s, k)
         pos = {c.chunk_id: i for i, c in enumerate(video.chunks)}
         frames: dict[str, list[float]] = {}

@@ -384,12 +384,43 @@ def train(
         # epoch that did best on the held-out *training* videos (never the evaluation set)
         model.load_state_dict(best[2])
         hist["best_epoch"] = [float(best[1] + 1)]
+    if val_examples and val_qvecs is not None:
+        mcfg.tau_select = calibrate_tau(
+            score_videos(model, videos, val_examples, val_qvecs), videos, val_examples
+        )
+        hist["tau_select"] = [mcfg.tau_select]
     sub = examples[: min(len(examples), 1000)]
     hist["train_recall@5"].append(
         recall_at(score_videos(model, videos, sub, qvecs[: len(sub)]), videos, sub, 5)
     )
     model.eval()
     return TrainResult(model, mcfg, hist, time.perf_counter() - t0, len(examples))
+
+
+def calibrate_tau(
+    scores: Sequence[np.ndarray], videos: Sequence[VideoFeatures], examples: Sequence[Example]
+) -> float:
+    """The softmax temperature under which the held-out evidence is most likely.
+
+    Training sees cropped windows, evaluation whole videos, so softmax(s / τ_train) over a whole
+    video is too flat or too sharp to read as a probability; adaptive K keeps chunks until their
+    probability mass reaches a target, which only means something once the distribution is
+    calibrated.  Temperature scaling (one scalar, fitted on the validation videos) fixes that
+    without changing the ranking.  Minimises ``−mean log Σ_{i ∈ evidence} softmax(s / τ)_i``.
+    """
+    grid = np.logspace(-2, 1.5, 36)
+    nll = np.zeros(len(grid))
+    for s, e in zip(scores, examples, strict=True):
+        v = videos[e.video]
+        pos = chunk_overlap(v.starts, v.ends, e.spans) > 0
+        if not pos.any():
+            continue
+        z = s[None, :] / grid[:, None]
+        z = z - z.max(axis=1, keepdims=True)
+        log_all = np.log(np.exp(z).sum(axis=1))
+        log_pos = np.log(np.exp(z[:, pos]).sum(axis=1))
+        nll += log_all - log_pos
+    return float(grid[int(np.argmin(nll))])
 
 
 def _has_evidence(v: VideoFeatures, e: Example) -> bool:
