@@ -27,7 +27,34 @@ import numpy as np
 if TYPE_CHECKING:
     from vidsleuth.tools.retrieval.base import VideoFeatures
 
-MATCH_FEATURES: tuple[str, ...] = ("maxsim", "maxsim_rel", "lexical", "lexical_rel")
+MATCH_FEATURES: tuple[str, ...] = (
+    "maxsim",
+    "maxsim_rel",
+    "lexical",
+    "lexical_rel",
+    "colour",
+    "colour_rel",
+)
+
+# Colour names onto the bins of ``features.colour_histogram``: 12 hue sectors of 30 degrees
+# (red at 0), then black, grey, white.  Basic colour terms, not anything learned.
+COLOUR_WORDS: dict[str, tuple[int, ...]] = {
+    "red": (11, 0),
+    "orange": (1,),
+    "yellow": (2,),
+    "green": (3, 4),
+    "cyan": (5, 6),
+    "turquoise": (5, 6),
+    "blue": (7, 8),
+    "purple": (8, 9),
+    "violet": (8, 9),
+    "magenta": (10,),
+    "pink": (10, 11),
+    "black": (12,),
+    "grey": (13,),
+    "gray": (13,),
+    "white": (14,),
+}
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 # Function words and the question scaffolding of grounding questions ("when does ... appear");
@@ -108,8 +135,34 @@ def maxsim(qvec: np.ndarray, video: VideoFeatures) -> np.ndarray:
     return out
 
 
+def colour_match(question: str, video: VideoFeatures) -> np.ndarray:
+    """Per chunk, the largest share of one frame's pixels in the colours the question names.
+
+    Zero everywhere when the question names no colour or the video has no colour histograms.
+    ``video.visual`` ends with ``[mean; max]`` over frames of the 15-bin histogram, so the last
+    15 dims are each bin's largest share in any frame of the chunk.
+    """
+    out = np.zeros(len(video), np.float32)
+    bins = sorted({b for t in tokens(question) for b in COLOUR_WORDS.get(t, ())})
+    if not bins or video.colour_dim < 15:
+        return out
+    per_frame_max = video.visual[:, -15:]
+    return np.minimum(per_frame_max[:, bins].sum(axis=1), 1.0).astype(np.float32)
+
+
 def match_features(question: str, qvec: np.ndarray, video: VideoFeatures) -> np.ndarray:
     """``(n_chunks, len(MATCH_FEATURES))``: every match signal of :data:`MATCH_FEATURES`."""
     ms = maxsim(qvec, video)
     lx = video.lexical_index().scores(question)
-    return np.stack([ms, ms - ms.max(initial=-1.0), lx, lx - lx.max(initial=0.0)], axis=1)
+    co = colour_match(question, video)
+    return np.stack(
+        [
+            ms,
+            ms - ms.max(initial=-1.0),
+            lx,
+            lx - lx.max(initial=0.0),
+            co,
+            co - co.max(initial=0.0),
+        ],
+        axis=1,
+    )

@@ -59,6 +59,7 @@ class TrainConfig:
     use_global: bool = True
     use_match: bool = True  # question-conditioned match signals (tools/retrieval/match.py)
     dropout: float = 0.3
+    visual_drop: float = 0.0  # share of examples trained with the visual terms zeroed
     crop_prob: float = 0.7
     min_window: int = 8
     seed: int = 0
@@ -357,6 +358,11 @@ def train(
             vids = t.vid[rows]
             uniq, inv = torch.unique(vids, return_inverse=True)
             hv = model.chunk_terms(t.V[uniq])[inv]
+            if cfg.visual_drop > 0:
+                # modality dropout: on unseen backgrounds the visual path can be confidently
+                # wrong, so some examples must be solved from the text and match signals alone
+                keep = torch.rand(len(rows), 1, 1, generator=gen) >= cfg.visual_drop
+                hv = hv * keep
             text = None if (t.T is None or not use_text) else t.T[vids]
             match = None if t.M is None else t.M[rows]
             scores = model(hv, t.Q[rows], mask, text, match=match)
