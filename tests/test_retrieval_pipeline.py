@@ -19,7 +19,10 @@ def test_shipped_checkpoint_records_its_features() -> None:
         pytest.skip("no shipped checkpoint in this checkout")
     model, cfg, info = load_checkpoint(DEFAULT_CHECKPOINT)
     assert cfg.visual_extractor.startswith("efficientnet-lite0/imagenet1k/pool@")
-    assert cfg.visual_dim == 2560 and cfg.question_dim == 384 and cfg.text_dim == 384
+    assert cfg.visual_extractor.endswith("+meanmax+hsv15")
+    assert cfg.visual_dim == 2560 + 30 and cfg.colour_dim == 30
+    assert cfg.question_dim == 384 and cfg.text_dim == 384
+    assert cfg.match_features and cfg.tau_select is not None
     assert cfg.question_encoder.startswith("st:")
     assert info["train_questions"] > 0 and info["val_videos"]
     assert not set(info["train_videos"]) & set(info["val_videos"])

@@ -55,6 +55,15 @@ SigmaOpt = Annotated[
     float, typer.Option("--sigma", help="target smoothing over chunks (0 chosen on validation)")
 ]
 TauOpt = Annotated[float, typer.Option("--tau", help="softmax temperature")]
+VisualDropOpt = Annotated[
+    float,
+    typer.Option(
+        "--visual-drop",
+        min=0.0,
+        max=1.0,
+        help="share of training questions answered without the visual terms (modality dropout)",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed")]
 
 
@@ -150,6 +159,7 @@ def train_cmd(
     sigma: SigmaOpt = 0.0,
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
+    visual_drop: VisualDropOpt = 0.4,
     task: TaskOpt = None,
     videos: VideosOpt = None,
     option: TaskOptionOpt = None,
@@ -198,6 +208,7 @@ def train_cmd(
             tau=tau,
             seed=seed,
             use_match=match,
+            visual_drop=visual_drop,
         )
         res = train(
             feats,
@@ -317,6 +328,7 @@ def ablate_cmd(
     sigma: SigmaOpt = 0.0,
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
+    visual_drop: VisualDropOpt = 0.4,
     perceive: PerceiveOpt = None,
     match: MatchOpt = True,
     store: StoreOpt = None,
@@ -371,6 +383,7 @@ def ablate_cmd(
                     sigma=sigma,
                     tau=tau,
                     use_match=match,
+                    visual_drop=visual_drop,
                 ),
                 val_examples=va_ex,
                 val_qvecs=q_va,

@@ -59,7 +59,7 @@ class TrainConfig:
     use_global: bool = True
     use_match: bool = True  # question-conditioned match signals (tools/retrieval/match.py)
     dropout: float = 0.3
-    visual_drop: float = 0.0  # share of examples trained with the visual terms zeroed
+    visual_drop: float = 0.4  # share of examples trained with the visual terms zeroed
     crop_prob: float = 0.7
     min_window: int = 8
     seed: int = 0
