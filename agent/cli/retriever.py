@@ -172,25 +172,20 @@ def train_cmd(
     """Train the R-VLM scorer on a folder of needle videos (split by video); writes CKPT,
     CKPT.json (metadata) and CKPT.png (loss curve)."""
     from vidsleuth.errors import ConfigError
-    from vidsleuth.tools.retrieval.data import build_examples
+    from vidsleuth.tools.retrieval.data import training_split
     from vidsleuth.tools.retrieval.embedding import QuestionEncoder
     from vidsleuth.tools.retrieval.features import default_text_embedder
     from vidsleuth.tools.retrieval.losses import LOSSES
     from vidsleuth.tools.retrieval.model import save_checkpoint
-    from vidsleuth.tools.retrieval.train import TrainConfig, plot_history, split_by_video, train
+    from vidsleuth.tools.retrieval.train import TrainConfig, plot_history, train
 
     if loss not in LOSSES:
         raise ConfigError(f"--loss {loss!r}: choose from {', '.join(LOSSES)}")
     cfg = settings(store=store)
     with progress_bar(quiet or json_out) as bar:
         nvs, feats = _prepare(data, cfg, bar, task, videos, option, perceive)
-        tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
-        idx = {f.video_id: i for i, f in enumerate(feats)}
-        tr_v = [nvs[idx[v]] for v in sorted(tr_ids)]
-        va_v = [nvs[idx[v]] for v in sorted(va_ids)]
-        # examples index into `feats`, so rebuild them against the global video order
-        tr_ex = _reindex(build_examples(tr_v, "train"), [idx[v] for v in sorted(tr_ids)])
-        va_ex = _reindex(build_examples(va_v, "all"), [idx[v] for v in sorted(va_ids)])
+        split = training_split(nvs, feats, val_fraction, seed)
+        tr_ex, va_ex = split.train, split.val
         enc = QuestionEncoder(default_text_embedder(cfg))
         q_tr = enc.encode([e.question for e in tr_ex]) if tr_ex else None
         q_va = enc.encode([e.question for e in va_ex]) if va_ex else None
@@ -211,7 +206,7 @@ def train_cmd(
             visual_drop=visual_drop,
         )
         res = train(
-            feats,
+            split.videos,
             tr_ex,
             q_tr if q_tr is not None else [],
             question_encoder=enc.id,
@@ -222,8 +217,8 @@ def train_cmd(
         )
     info = {
         "data": [str(d.resolve()) for d in data],
-        "train_videos": sorted(tr_ids),
-        "val_videos": sorted(va_ids),
+        "train_videos": split.train_ids,
+        "val_videos": split.val_ids,
         "train_questions": res.examples,
         "val_questions": len(va_ex),
         "seconds": round(res.seconds, 1),
@@ -244,7 +239,8 @@ def train_cmd(
         print_json(summary)
     else:
         typer.echo(
-            f"wrote {out} ({res.examples} questions on {len(tr_ids)} videos, {res.seconds:.0f}s); "
+            f"wrote {out} ({res.examples} questions on {len(split.train_ids)} videos, "
+            f"{res.seconds:.0f}s); "
             f"final loss {summary['final_loss']:.3f}, held-out recall@5 {summary['val_recall@5']}; "
             f"loss curve {png}"
         )
@@ -338,11 +334,11 @@ def ablate_cmd(
     """Loss ablation: train one scorer per loss on DATA (same split, same seed) and evaluate each
     on the TEST videos beside the zero-shot baselines."""
     from vidsleuth.evals.retrieval_eval import evaluate, format_report
-    from vidsleuth.tools.retrieval.data import build_examples
+    from vidsleuth.tools.retrieval.data import build_examples, training_split
     from vidsleuth.tools.retrieval.embedding import QuestionEncoder
     from vidsleuth.tools.retrieval.features import default_text_embedder
     from vidsleuth.tools.retrieval.rvlm import RVLMRetriever
-    from vidsleuth.tools.retrieval.train import TrainConfig, split_by_video, train
+    from vidsleuth.tools.retrieval.train import TrainConfig, train
 
     cfg = settings(store=store)
     with progress_bar(quiet or json_out) as bar:
@@ -351,18 +347,11 @@ def ablate_cmd(
         overlap = {f.video_id for f in feats} & {f.video_id for f in t_feats}
         if overlap:
             raise VidsleuthError(f"{len(overlap)} videos are both in --data and --test")
-        tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
-        idx = {f.video_id: i for i, f in enumerate(feats)}
-        tr_ex = _reindex(
-            build_examples([nvs[idx[v]] for v in sorted(tr_ids)], "train"),
-            [idx[v] for v in sorted(tr_ids)],
-        )
-        va_ex = _reindex(
-            build_examples([nvs[idx[v]] for v in sorted(va_ids)], "all"),
-            [idx[v] for v in sorted(va_ids)],
-        )
-        te_ex = _reindex(build_examples(t_nvs, "all"), [len(feats) + i for i in range(len(t_nvs))])
-        allf = feats + t_feats
+        split = training_split(nvs, feats, val_fraction, seed)
+        tr_ex, va_ex = split.train, split.val
+        n = len(split.videos)
+        te_ex = _reindex(build_examples(t_nvs, "all"), [n + i for i in range(len(t_nvs))])
+        allf = split.videos + t_feats
         enc = QuestionEncoder(default_text_embedder(cfg))
         q_tr = enc.encode([e.question for e in tr_ex])
         q_va = enc.encode([e.question for e in va_ex]) if va_ex else None

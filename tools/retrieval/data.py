@@ -205,3 +205,39 @@ def benchmark_videos(
             f"(run `vidsleuth eval {task} --data {data} --check` to see why)"
         )
     return [NeedleVideo(path, [], 0.0, 0, questions=qs) for path, qs in sorted(by_video.items())]
+
+
+@dataclass
+class TrainingSplit:
+    """Videos and examples for :func:`~vidsleuth.tools.retrieval.train.train`, split by video.
+
+    ``videos`` holds the training videos, then the validation videos; examples index into it.
+    """
+
+    videos: list[VideoFeatures]
+    train: list[Example]
+    val: list[Example]
+    train_ids: list[str]
+    val_ids: list[str]
+
+
+def training_split(
+    videos: Sequence[NeedleVideo],
+    feats: Sequence[VideoFeatures],
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> TrainingSplit:
+    """Split by video: training templates of the training videos for training, every template
+    of the validation videos for validation."""
+    from vidsleuth.tools.retrieval.train import split_by_video
+
+    tr_ids, va_ids = split_by_video([f.video_id for f in feats], val_fraction, seed)
+    idx = {f.video_id: i for i, f in enumerate(feats)}
+    tr = sorted(tr_ids)
+    va = sorted(va_ids)
+    out_videos = [feats[idx[v]] for v in tr] + [feats[idx[v]] for v in va]
+    tr_ex = build_examples([videos[idx[v]] for v in tr], "train")
+    va_ex = build_examples([videos[idx[v]] for v in va], "all")
+    for e in va_ex:
+        e.video += len(tr)
+    return TrainingSplit(out_videos, tr_ex, va_ex, tr, va)

@@ -354,19 +354,20 @@ def train(
         model.train()
         losses = []
         for rows in _video_batches(t.vid, cfg.batch_size, cfg.per_video, gen):
-            mask = _windows(t, rows, cfg, gen)
             vids = t.vid[rows]
+            nb = int(t.lengths[vids].max())  # pad to this batch's longest video, not the set's
+            mask = _windows(t, rows, cfg, gen)[:, :nb]
             uniq, inv = torch.unique(vids, return_inverse=True)
-            hv = model.chunk_terms(t.V[uniq])[inv]
+            hv = model.chunk_terms(t.V[uniq, :nb])[inv]
             if cfg.visual_drop > 0:
                 # modality dropout: on unseen backgrounds the visual path can be confidently
                 # wrong, so some examples must be solved from the text and match signals alone
                 keep = torch.rand(len(rows), 1, 1, generator=gen) >= cfg.visual_drop
                 hv = hv * keep
-            text = None if (t.T is None or not use_text) else t.T[vids]
-            match = None if t.M is None else t.M[rows]
+            text = None if (t.T is None or not use_text) else t.T[vids, :nb]
+            match = None if t.M is None else t.M[rows, :nb]
             scores = model(hv, t.Q[rows], mask, text, match=match)
-            loss = _loss(cfg.loss, scores, t.O[rows], mask, t.K, cfg.tau)
+            loss = _loss(cfg.loss, scores, t.O[rows, :nb], mask, t.K[:nb, :nb], cfg.tau)
             opt.zero_grad()
             loss.backward()
             opt.step()
