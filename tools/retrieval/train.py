@@ -425,7 +425,9 @@ def calibrate_tau(
         z = s[None, :] / grid[:, None]
         z = z - z.max(axis=1, keepdims=True)
         log_all = np.log(np.exp(z).sum(axis=1))
-        log_pos = np.log(np.exp(z[:, pos]).sum(axis=1))
+        zp = z[:, pos]
+        top = zp.max(axis=1)
+        log_pos = top + np.log(np.exp(zp - top[:, None]).sum(axis=1))  # stable at tiny τ
         nll += log_all - log_pos
     return float(grid[int(np.argmin(nll))])
 
