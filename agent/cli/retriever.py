@@ -177,7 +177,7 @@ def train_cmd(
     from vidsleuth.tools.retrieval.features import default_text_embedder
     from vidsleuth.tools.retrieval.losses import LOSSES
     from vidsleuth.tools.retrieval.model import save_checkpoint
-    from vidsleuth.tools.retrieval.train import TrainConfig, plot_history, train
+    from vidsleuth.tools.retrieval.train import plot_history, train
 
     if loss not in LOSSES:
         raise ConfigError(f"--loss {loss!r}: choose from {', '.join(LOSSES)}")
@@ -196,15 +196,7 @@ def train_cmd(
                 task, completed=step, total=total, description=f"train ({loss}) loss {value:.3f}"
             )
 
-        tcfg = TrainConfig(
-            loss=loss,  # type: ignore[arg-type]
-            epochs=epochs,
-            sigma=sigma,
-            tau=tau,
-            seed=seed,
-            use_match=match,
-            visual_drop=visual_drop,
-        )
+        tcfg = _train_config(loss, epochs, sigma, tau, seed, match, visual_drop)
         res = train(
             split.videos,
             tr_ex,
@@ -244,6 +236,23 @@ def train_cmd(
             f"final loss {summary['final_loss']:.3f}, held-out recall@5 {summary['val_recall@5']}; "
             f"loss curve {png}"
         )
+
+
+def _train_config(
+    loss: str, epochs: int, sigma: float, tau: float, seed: int, match: bool, visual_drop: float
+) -> Any:
+    """The training options shared by ``train`` and ``ablate``."""
+    from vidsleuth.tools.retrieval.train import TrainConfig
+
+    return TrainConfig(
+        loss=loss,  # type: ignore[arg-type]
+        epochs=epochs,
+        sigma=sigma,
+        tau=tau,
+        seed=seed,
+        use_match=match,
+        visual_drop=visual_drop,
+    )
 
 
 def _best(hist: dict[str, list[float]]) -> float | None:
@@ -338,7 +347,7 @@ def ablate_cmd(
     from vidsleuth.tools.retrieval.embedding import QuestionEncoder
     from vidsleuth.tools.retrieval.features import default_text_embedder
     from vidsleuth.tools.retrieval.rvlm import RVLMRetriever
-    from vidsleuth.tools.retrieval.train import TrainConfig, train
+    from vidsleuth.tools.retrieval.train import train
 
     cfg = settings(store=store)
     with progress_bar(quiet or json_out) as bar:
@@ -365,15 +374,7 @@ def ablate_cmd(
                 tr_ex,
                 q_tr,
                 question_encoder=enc.id,
-                cfg=TrainConfig(
-                    loss=loss,  # type: ignore[arg-type]
-                    epochs=epochs,
-                    seed=seed,
-                    sigma=sigma,
-                    tau=tau,
-                    use_match=match,
-                    visual_drop=visual_drop,
-                ),
+                cfg=_train_config(loss, epochs, sigma, tau, seed, match, visual_drop),
                 val_examples=va_ex,
                 val_qvecs=q_va,
                 progress=lambda d, t, _v, task=task: bar.update(task, completed=d, total=t),
