@@ -67,6 +67,17 @@ VisualDropOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed")]
 
 
+SceneShiftOpt = Annotated[
+    float,
+    typer.Option(
+        "--scene-shift",
+        min=0.0,
+        max=1.0,
+        help="share of training questions whose video gets a run of chunks moved off its scene",
+    ),
+]
+
+
 def _prepare(
     data: list[Path],
     cfg: Any,
@@ -160,6 +171,7 @@ def train_cmd(
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
     visual_drop: VisualDropOpt = 0.4,
+    scene_shift: SceneShiftOpt = 0.5,
     task: TaskOpt = None,
     videos: VideosOpt = None,
     option: TaskOptionOpt = None,
@@ -196,7 +208,7 @@ def train_cmd(
                 task, completed=step, total=total, description=f"train ({loss}) loss {value:.3f}"
             )
 
-        tcfg = _train_config(loss, epochs, sigma, tau, seed, match, visual_drop)
+        tcfg = _train_config(loss, epochs, sigma, tau, seed, match, visual_drop, scene_shift)
         res = train(
             split.videos,
             tr_ex,
@@ -239,7 +251,14 @@ def train_cmd(
 
 
 def _train_config(
-    loss: str, epochs: int, sigma: float, tau: float, seed: int, match: bool, visual_drop: float
+    loss: str,
+    epochs: int,
+    sigma: float,
+    tau: float,
+    seed: int,
+    match: bool,
+    visual_drop: float,
+    scene_shift: float,
 ) -> Any:
     """The training options shared by ``train`` and ``ablate``."""
     from vidsleuth.tools.retrieval.train import TrainConfig
@@ -252,6 +271,7 @@ def _train_config(
         seed=seed,
         use_match=match,
         visual_drop=visual_drop,
+        scene_shift=scene_shift,
     )
 
 
@@ -334,6 +354,7 @@ def ablate_cmd(
     tau: TauOpt = 1.0,
     seed: SeedOpt = 0,
     visual_drop: VisualDropOpt = 0.4,
+    scene_shift: SceneShiftOpt = 0.5,
     perceive: PerceiveOpt = None,
     match: MatchOpt = True,
     store: StoreOpt = None,
@@ -374,7 +395,7 @@ def ablate_cmd(
                 tr_ex,
                 q_tr,
                 question_encoder=enc.id,
-                cfg=_train_config(loss, epochs, sigma, tau, seed, match, visual_drop),
+                cfg=_train_config(loss, epochs, sigma, tau, seed, match, visual_drop, scene_shift),
                 val_examples=va_ex,
                 val_qvecs=q_va,
                 progress=lambda d, t, _v, task=task: bar.update(task, completed=d, total=t),

@@ -60,6 +60,8 @@ class TrainConfig:
     use_match: bool = True  # question-conditioned match signals (tools/retrieval/match.py)
     dropout: float = 0.3
     visual_drop: float = 0.4  # share of examples trained with the visual terms zeroed
+    scene_shift: float = 0.5  # share of examples given a shifted "unfamiliar scene" segment
+    scene_shift_scale: float = 0.5
     crop_prob: float = 0.7
     min_window: int = 8
     seed: int = 0
@@ -167,6 +169,22 @@ def _windows(
         masks[b] = False
         masks[b, lo : lo + length] = True
     return masks
+
+
+def _scene_shifts(hv: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Offsets ``(B, N, h)`` that move a random run of 5-15 chunks of some examples by one random
+    direction: an unfamiliar scene.  Labels are unchanged, so the scorer learns that a stretch of
+    chunks that merely looks different from the rest of the video is not what was asked for.
+    """
+    import torch
+
+    b, n, h = hv.shape
+    out = hv.new_zeros(b, n, h)
+    for i in torch.nonzero(torch.rand(b, generator=gen) < cfg.scene_shift).flatten().tolist():
+        length = int(torch.randint(5, 16, (1,), generator=gen))
+        start = int(torch.randint(0, max(1, n - length), (1,), generator=gen))
+        out[i, start : start + length] = cfg.scene_shift_scale * torch.randn(h, generator=gen)
+    return out
 
 
 def _video_batches(
@@ -364,6 +382,8 @@ def train(
                 # wrong, so some examples must be solved from the text and match signals alone
                 keep = torch.rand(len(rows), 1, 1, generator=gen) >= cfg.visual_drop
                 hv = hv * keep
+            if cfg.scene_shift > 0:
+                hv = hv + _scene_shifts(hv, cfg, gen)
             text = None if (t.T is None or not use_text) else t.T[vids, :nb]
             match = None if t.M is None else t.M[rows, :nb]
             scores = model(hv, t.Q[rows], mask, text, match=match)
