@@ -163,8 +163,12 @@ def train_cmd(
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="checkpoint file to write (.pt)")],
     loss: Annotated[
-        str, typer.Option("--loss", help="soft (soft matching), bce or infonce")
-    ] = "soft",
+        str,
+        typer.Option(
+            "--loss",
+            help="infonce (default: best held-out recall), soft (R-VLM's soft matching) or bce",
+        ),
+    ] = "infonce",
     epochs: EpochsOpt = 15,
     val_fraction: ValFractionOpt = 0.2,
     sigma: SigmaOpt = 0.0,
