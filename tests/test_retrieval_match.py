@@ -127,7 +127,13 @@ def test_scorer_learns_to_use_the_match_signals(tmp_path: Path) -> None:
     results = {}
     for use_match in (True, False):
         cfg = TrainConfig(
-            epochs=30, batch_size=16, hidden=16, lr=5e-3, threads=1, use_match=use_match
+            loss="soft",
+            epochs=30,
+            batch_size=16,
+            hidden=16,
+            lr=5e-3,
+            threads=1,
+            use_match=use_match,
         )
         res = train(
             videos, te, tq, question_encoder="toy-q", cfg=cfg, val_examples=ve, val_qvecs=vq
