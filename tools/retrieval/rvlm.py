@@ -93,27 +93,39 @@ class RVLMRetriever:
         Each frame is scored as if it were a chunk of its own, in the context of the whole video,
         so the frame that shows the needle wins over its neighbours in the same 4-s window.
         """
+        return self._frame_scores(question, video, [chunk])[chunk]
+
+    def _frame_scores(
+        self, question: str, video: VideoFeatures, chunks: list[int]
+    ) -> dict[int, np.ndarray]:
+        """:meth:`frame_scores` of several chunks; the question, its match signals and the
+        video's projected chunks (the context) are computed once for all of them."""
         import torch
 
-        frames = video.frame_visual.get(chunk)
-        if frames is None or len(frames) == 0:
-            return np.zeros(0)
         self._check(video)
         qvec = self.encoder(question)
         q = torch.from_numpy(qvec[None])
         m = self._match(question, qvec, video)
+        out: dict[int, np.ndarray] = {}
         with torch.no_grad():
-            hv_all = self.model.chunk_terms(torch.from_numpy(video.visual))
-            g = hv_all.mean(0)[None, None]
-            hv = self.model.chunk_terms(torch.from_numpy(frames))[None]
-            text = None
-            if video.text is not None:
-                text = torch.from_numpy(video.text[chunk])[None, None].expand(1, len(frames), -1)
-            mask = torch.ones(1, len(frames), dtype=torch.bool)
-            match = None
-            if m is not None:  # a frame inherits its chunk's text memory
-                match = torch.from_numpy(m[chunk])[None, None].expand(1, len(frames), -1)
-            return self.model(hv, q, mask, text, global_ctx=g, match=match)[0].double().numpy()
+            g = self.model.chunk_terms(torch.from_numpy(video.visual)).mean(0)[None, None]
+            for chunk in chunks:
+                frames = video.frame_visual.get(chunk)
+                if frames is None or len(frames) == 0:
+                    out[chunk] = np.zeros(0)
+                    continue
+                n = len(frames)
+                hv = self.model.chunk_terms(torch.from_numpy(frames))[None]
+                text = None
+                if video.text is not None:
+                    text = torch.from_numpy(video.text[chunk])[None, None].expand(1, n, -1)
+                mask = torch.ones(1, n, dtype=torch.bool)
+                match = None
+                if m is not None:  # a frame inherits its chunk's text memory
+                    match = torch.from_numpy(m[chunk])[None, None].expand(1, n, -1)
+                s = self.model(hv, q, mask, text, global_ctx=g, match=match)
+                out[chunk] = s[0].double().numpy()
+        return out
 
     def select(
         self,
@@ -133,11 +145,12 @@ class RVLMRetriever:
             k = adaptive_k(s, mass=mass, tau=tau, k_max=budget)
         chunks = ranked(video, s, k)
         pos = {c.chunk_id: i for i, c in enumerate(video.chunks)}
+        per_chunk = self._frame_scores(question, video, [pos[c.chunk_id] for c in chunks])
         frames: dict[str, list[float]] = {}
         for c in chunks:
             i = pos[c.chunk_id]
             times = list(video.chunks[i].frame_times)
-            fs = self.frame_scores(question, video, i)
+            fs = per_chunk[i]
             if len(fs) == len(times) and len(times):
                 order = np.lexsort((np.arange(len(fs)), -fs))
                 times = [times[j] for j in order]
