@@ -162,3 +162,13 @@ def test_checkpoint_with_unknown_match_signals_is_refused(tmp_path: Path) -> Non
     path = save_checkpoint(tmp_path / "x.pt", build_scorer(cfg), cfg)
     with pytest.raises(FeatureError, match="match signals"):
         load_checkpoint(path)
+
+
+def test_checkpoint_older_than_the_features_says_retrain() -> None:
+    from vidsleuth.tools.retrieval.model import RVLMConfig
+
+    cfg = RVLMConfig("effnet+meanmax", 2560, "q", 8)
+    with pytest.raises(FeatureError, match=r"older than this version's .*retrain it"):
+        cfg.check_features("effnet+meanmax+hsv15", 2590, None, None, "video v")
+    with pytest.raises(FeatureError, match="re-index with that extractor"):
+        cfg.check_features("clip-vit", 512, None, None, "video v")

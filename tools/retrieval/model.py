@@ -64,6 +64,12 @@ class RVLMConfig:
     ) -> None:
         """Raise :class:`FeatureError` unless the features are of the kind trained on."""
         if visual_extractor != self.visual_extractor or visual_dim != self.visual_dim:
+            if visual_extractor.startswith(self.visual_extractor + "+"):
+                raise FeatureError(
+                    f"{where}: the retriever checkpoint was trained on {self.visual_extractor} "
+                    f"features, older than this version's {visual_extractor}; retrain it "
+                    "(`vidsleuth retriever train`) or use the shipped checkpoint"
+                )
             raise FeatureError(
                 f"{where}: visual features are {visual_extractor} ({visual_dim}-d) but the "
                 f"retriever checkpoint was trained on {self.visual_extractor} "
