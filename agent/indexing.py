@@ -14,29 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
+
+from vidsleuth.tools.perception.cache import stored_observations
 
 Progress = Callable[[str, int, int], None]
 
-
-def stored_observations(
-    store: Any, video_id: str, names: list[str], settings: Settings
-) -> list[Any]:
-    """Every coarse observation of ``names`` stored for a video (problems left out)."""
-    from vidsleuth.tools.perception.registry import make_perceiver
-    from vidsleuth.tools.perception.types import Observation
-
-    out: list[Observation] = []
-    for n in names:
-        p = make_perceiver(n, settings)
-        for key in store.keys(video_id, p.name, p.version):
-            if key.startswith("features/"):
-                continue
-            for o in store.get_json(video_id, p.name, p.version, key) or []:
-                obs = Observation.model_validate(o)
-                if obs.kind != "problem":
-                    out.append(obs)
-    return out
+__all__ = ["prepare_video", "stored_observations"]
 
 
 def prepare_video(

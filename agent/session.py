@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 from vidsleuth.errors import ConfigError
 
 if TYPE_CHECKING:

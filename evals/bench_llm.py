@@ -67,7 +67,7 @@ def observations(n: int = 22) -> list[str]:
 
 
 def run_model(name: str, *, threads: int, store: str | None) -> dict[str, Any]:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.models.factory import load_chat_model
     from vidsleuth.tools.models.testing import mc_messages
 

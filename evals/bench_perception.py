@@ -128,7 +128,7 @@ def bench_perception(
     chunk_seconds: float = 4.0,
 ) -> dict[str, Any]:
     """Measure each perceiver in ``names``: per-perceiver numbers and the 60-min estimate."""
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.perception.registry import make_perceiver
     from vidsleuth.tools.perception.speech import decode_audio
 
@@ -236,8 +236,8 @@ def bench_video(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Index ``video`` and run each perceiver over it at the coarse level, timing each stage."""
-    from vidsleuth.agent.config import Settings
-    from vidsleuth.agent.indexing import stored_observations
+    from vidsleuth.settings import Settings
+    from vidsleuth.tools.perception.cache import stored_observations
     from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
     from vidsleuth.memory.store import Store
     from vidsleuth.tools.perception.cache import chunk_frame_time, perceive_video

@@ -26,7 +26,7 @@ class MethodContext:
 
     task: str
     seed: int = 0
-    settings: Any = None  # vidsleuth.agent.config.Settings, when the CLI runs it
+    settings: Any = None  # vidsleuth.settings.Settings, when the CLI runs it
     prompt_for: Callable[[QARecord], str] | None = None  # the task's prompt builder
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -90,7 +90,7 @@ def make_always_a(context: MethodContext) -> Method:
 def _settings(context: MethodContext) -> Any:
     if context.settings is not None:
         return context.settings
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
 
     return Settings()
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
 
 #: Layout version of what vidsleuth writes into Chroma (collection names, metadata fields).
 FORMAT_VERSION = 1

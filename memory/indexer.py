@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 from vidsleuth.errors import VideoError
 from vidsleuth.memory.store import Store, VideoRecord, encode_jpeg
 

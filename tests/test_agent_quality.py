@@ -122,7 +122,7 @@ def test_agent_answers_generated_needles_end_to_end(tmp_path: Path) -> None:
     """Generate a 2-minute video with a colour flash and on-screen text, index it with the
     default perceivers and answer with the embedded CPU models; every answer must be right and
     cite the needle's true span."""
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.agent.session import VideoAgent
     from vidsleuth.evals.haystack import build_questions
     from vidsleuth.evals.synth.generator import generate
@@ -151,7 +151,7 @@ def test_agent_answers_generated_needles_end_to_end(tmp_path: Path) -> None:
 
 
 def test_agent_and_single_pass_methods_are_registered() -> None:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.evals.methods import MethodContext, build_method, method_names
 
     assert {"agent", "single-pass"} <= set(method_names())

@@ -14,7 +14,7 @@ from agent_world import (
     world_registry,
 )
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 from vidsleuth.agent.session import Answer, VideoAgent, sessions_path
 from vidsleuth.errors import ConfigError
 from vidsleuth.tools.models.testing import ScriptedChatModel

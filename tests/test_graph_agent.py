@@ -8,7 +8,7 @@ import json
 import pytest
 from agent_world import NEEDLE_T, OPTIONS, PLAN_REPLY, QUESTION, map_reply, world_registry
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 from vidsleuth.graphs.build import build_graph
 from vidsleuth.graphs.deps import AgentDeps
 from vidsleuth.tools.base import Budget, ToolContext, Usage

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 from vidsleuth.graphs.routing import group_findings, option_matches, vote
 from vidsleuth.graphs.stop import StopFeatures, confidence, fit_weights, reliability_table
 

@@ -99,7 +99,7 @@ def test_entities_and_maintenance_commands(tmp_path: Path, capsys) -> None:
 @pytest.mark.slow
 def test_search_with_the_default_text_embedder(tmp_path: Path, capsys) -> None:
     """Real MiniLM: a paraphrased query finds the right chunk by meaning."""
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.models.factory import load_text_embedder
 
     emb = load_text_embedder(Settings(store=tmp_path))

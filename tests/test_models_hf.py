@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 from vidsleuth.errors import ConfigError, ModelError
 from vidsleuth.tools.models.base import Embedder, StructuredOutputError, UnsupportedModality
 from vidsleuth.tools.models.embedders import HFClipEmbedder

@@ -13,7 +13,7 @@ import pytest
 from pydantic import create_model
 
 from vidsleuth.agent.cli.main import main
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 from vidsleuth.evals.bench_llm import OPTIONS, QUESTION, MCAnswer, observations
 from vidsleuth.tools.models.factory import load_chat_model, load_text_embedder
 from vidsleuth.tools.models.registry import REGISTRY, is_installed

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from vidsleuth.errors import VidsleuthError
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store, VideoRecord
     from vidsleuth.tools.models.base import ChatModel, Cost
 

@@ -290,7 +290,7 @@ class Moments:
 
 
 def video_moments(store: Any, record: Any, settings: Any) -> Moments:
-    from vidsleuth.agent.indexing import stored_observations
+    from vidsleuth.tools.perception.cache import stored_observations
     from vidsleuth.memory.indexer import chunk_plan_for
     from vidsleuth.tools.perception.registry import parse_names
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vidsleuth.agent.config import Settings
+from vidsleuth.settings import Settings
 
 StoreOpt = Annotated[
     Path | None,

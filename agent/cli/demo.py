@@ -12,7 +12,7 @@ import typer
 from vidsleuth.agent.cli.common import StoreOpt, progress_bar, settings
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
 
 DEMO_SEED = 7
 #: 10 fps keeps generation and decoding of the demo well inside the 10-minute budget

@@ -15,7 +15,7 @@ import typer
 from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.memory.chroma import ChromaStore
 
 memory_app = typer.Typer(help="Search and inspect the long-term memory.", no_args_is_help=True)

@@ -17,7 +17,7 @@ from vidsleuth.tools.models.base import ChatModel, Embedder
 from vidsleuth.tools.models.registry import REGISTRY, assemble_gguf, get_spec, package_dir
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
 
 
 def models_dir(settings: Settings) -> Path:

@@ -17,7 +17,7 @@ import numpy as np
 from vidsleuth.tools.perception.types import Observation, Perceiver
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store, VideoRecord
     from vidsleuth.tools.video import ChunkPlan, Frame
 
@@ -98,7 +98,7 @@ def perceive_video(
     unchanged earlier frame instead of running the model).  Frame perceivers work a group of
     ``batch`` chunks at a time (tags in one batched forward pass).
     """
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.perception.registry import parse_names
 
     s = settings or Settings()
@@ -299,4 +299,24 @@ def _frames_for(
             decoder=settings.decoder,
         )
         out.update({c.id: f for c, f in zip(missing, decoded, strict=True)})
+    return out
+
+
+def stored_observations(
+    store: Any, video_id: str, names: list[str], settings: Settings
+) -> list[Any]:
+    """Every coarse observation of ``names`` stored for a video (problems left out)."""
+    from vidsleuth.tools.perception.registry import make_perceiver
+    from vidsleuth.tools.perception.types import Observation
+
+    out: list[Observation] = []
+    for n in names:
+        p = make_perceiver(n, settings)
+        for key in store.keys(video_id, p.name, p.version):
+            if key.startswith("features/"):
+                continue
+            for o in store.get_json(video_id, p.name, p.version, key) or []:
+                obs = Observation.model_validate(o)
+                if obs.kind != "problem":
+                    out.append(obs)
     return out

@@ -9,7 +9,7 @@ from vidsleuth.errors import ConfigError
 from vidsleuth.tools.perception.types import Perceiver
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
 
 FRAME_PERCEIVERS = ("ocr", "objects", "tags")
 TIMELINE_PERCEIVERS = ("speech", "subtitles")
@@ -35,7 +35,7 @@ def parse_names(spec: str | Iterable[str]) -> list[str]:
 
 def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
     """A perceiver configured by ``settings`` (reused per process, so models load once)."""
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
 
     s = settings or Settings()
     params = (

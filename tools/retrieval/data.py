@@ -19,7 +19,7 @@ from vidsleuth.tools.retrieval.base import VideoFeatures
 from vidsleuth.tools.retrieval.train import EmptyTrainingSetError, Example
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store
 
 TEMPLATES: dict[str, tuple[str, ...]] = {

@@ -21,7 +21,7 @@ from vidsleuth.memory.store import version_of
 from vidsleuth.tools.retrieval.base import ChunkSpan, FeatureError, VideoFeatures
 
 if TYPE_CHECKING:
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store, StoredChunk, VideoRecord
 
 VISUAL_PRODUCER = "retrieval.visual"
@@ -328,7 +328,7 @@ def _add_observation_text(
 
 def default_text_embedder(settings: Settings | None = None) -> Any:
     """The configured text embedder (MiniLM unless settings say otherwise)."""
-    from vidsleuth.agent.config import Settings
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.models.factory import load_text_embedder
 
     return load_text_embedder(settings or Settings())
