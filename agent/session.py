@@ -9,6 +9,7 @@ what earlier questions found into later ones.  Heavy libraries load on first use
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 import uuid
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from vidsleuth.errors import ConfigError, ModelError, VidsleuthError
 from vidsleuth.settings import Settings
-from vidsleuth.errors import ConfigError
 
 if TYPE_CHECKING:
     from vidsleuth.memory.store import Store, VideoRecord
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from vidsleuth.tools.models.base import ChatModel
     from vidsleuth.tools.registry import ToolRegistry
 
+log = logging.getLogger(__name__)
 StepCallback = Callable[[str, dict[str, Any]], None]
 PauseCallback = Callable[[dict[str, Any]], bool]
 Progress = Callable[[str, int, int], None]
@@ -51,6 +53,8 @@ class Answer(BaseModel):
     confidence: float = 0.0
     evidence: list[Evidence] = Field(default_factory=list)
     stop_reason: str = ""
+    answered_by: str = Field("none", description="model, rule (text match, no model reply) or none")
+    tools_used: dict[str, int] = Field(default_factory=dict, description="tool name -> calls")
     trace: list[dict[str, Any]] = Field(default_factory=list)
     cost: dict[str, Any] = Field(default_factory=dict)
     session_id: str = ""
@@ -64,6 +68,8 @@ class Answer(BaseModel):
             "confidence": self.confidence,
             "evidence": [e.model_dump() for e in self.evidence],
             "stop_reason": self.stop_reason,
+            "answered_by": self.answered_by,
+            "tools_used": self.tools_used,
             "cost": self.cost,
             "session_id": self.session_id,
             "video_id": self.video_id,
@@ -209,7 +215,7 @@ class VideoAgent:
         return self.store.register(p, full_hash=self.settings.full_hash)
 
     # ------------------------------------------------------------------------- asking
-    def _deps(self, record: VideoRecord, session_id: str) -> Any:
+    def _deps(self, record: VideoRecord) -> Any:
         from vidsleuth.graphs.deps import AgentDeps
         from vidsleuth.tools.base import Budget, ToolContext, Usage
 
@@ -220,12 +226,15 @@ class VideoAgent:
             max_tokens=s.agent_max_tokens,
             max_seconds=s.agent_max_seconds,
         )
-        chat: ChatModel | None
         try:
             chat = self.chat
-        except Exception as err:  # no model: the agent still retrieves and reports evidence
-            self.resources.setdefault("problems", []).append(f"chat model unavailable: {err}")
-            chat = None
+        except VidsleuthError:
+            raise
+        except Exception as err:  # a model that cannot load is one clear line, before any work
+            raise ModelError(
+                f"the chat model {s.chat_model!r} ({s.chat_backend}) could not be loaded: "
+                f"{type(err).__name__}: {err}"
+            ) from err
         ctx = ToolContext(
             settings=s,
             store=self.store,
@@ -235,7 +244,9 @@ class VideoAgent:
             usage=Usage(),
             resources=self.resources,
         )
-        return AgentDeps(ctx=ctx, registry=self.registry, session_id=session_id)
+        if self.registry.problems:
+            log.warning("tool plug-ins skipped: %s", "; ".join(self.registry.problems))
+        return AgentDeps(ctx=ctx, registry=self.registry)
 
     def _config(self, session_id: str) -> dict[str, Any]:
         limit = 40 + 12 * self.settings.agent_max_rounds
@@ -313,7 +324,7 @@ class VideoAgent:
     ) -> Answer:
         from langgraph.types import Command
 
-        deps = self._deps(record, sid)
+        deps = self._deps(record)
         cfg = self._config(sid)
         t0 = time.perf_counter()
         payload: Any = inp
@@ -332,6 +343,10 @@ class VideoAgent:
             payload = Command(resume=ok)
         state = self.session_state(sid)
         self.last_usage = deps.ctx.usage
+        used: dict[str, int] = {}
+        for t in state.get("trace", []):
+            if "tool" in t and "error" not in t and "skipped" not in t and "decision" not in t:
+                used[t["tool"]] = used.get(t["tool"], 0) + 1
         cost = deps.ctx.usage.as_dict()
         cost["seconds"] = round(time.perf_counter() - t0, 3)
         return Answer(
@@ -342,6 +357,8 @@ class VideoAgent:
             confidence=float(state.get("confidence", 0.0)),
             evidence=[Evidence(**e) for e in state.get("evidence", [])],
             stop_reason=state.get("stop_reason", ""),
+            answered_by=state.get("answered_by", "none") or "none",
+            tools_used=used,
             trace=list(state.get("trace", [])),
             cost=cost,
             session_id=sid,

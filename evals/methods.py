@@ -102,7 +102,7 @@ def _letters(record: QARecord) -> tuple[list[str], list[str]]:
 
 def _agent_letter(letters: list[str], answer: str) -> str | None:
     """The agent answers with A, B, ... by option position; map back to the record's letters."""
-    from vidsleuth.agent.prompts import LETTERS
+    from vidsleuth.options import LETTERS
 
     a = answer.strip().upper()
     return letters[LETTERS.index(a)] if a and a in LETTERS[: len(letters)] else None
@@ -165,7 +165,7 @@ class SinglePass:
 
     def _observations(self, video_path: Path) -> tuple[list[str], list[tuple[float, float]]]:
         from vidsleuth.agent.indexing import prepare_video, stored_observations
-        from vidsleuth.agent.prompts import finding_line
+        from vidsleuth.graphs.prompts import finding_line
         from vidsleuth.memory.indexer import chunk_plan_for
         from vidsleuth.memory.store import Store
         from vidsleuth.tools.perception.registry import parse_names
@@ -201,7 +201,7 @@ class SinglePass:
     ) -> Prediction:
         import time
 
-        from vidsleuth.agent import prompts
+        from vidsleuth.graphs import prompts
         from vidsleuth.tools.models.factory import load_chat_model
 
         assert video_path is not None
@@ -259,6 +259,7 @@ METHODS: dict[str, str] = {
     "always-a": "vidsleuth.evals.methods:make_always_a",
     "agent": "vidsleuth.evals.methods:make_agent",
     "single-pass": "vidsleuth.evals.methods:make_single_pass",
+    "locate-rules": "vidsleuth.evals.locate_rules:make_locate_rules",
 }
 
 

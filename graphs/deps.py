@@ -5,7 +5,7 @@ Passed to ``graph.invoke(..., context=AgentDeps(...))``; nodes read it as ``runt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ class AgentDeps:
 
     ctx: ToolContext
     registry: ToolRegistry
-    session_id: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def settings(self) -> Any:

@@ -1,11 +1,24 @@
 """The nodes of the investigation graph.  Each returns a ``Command`` naming its next step, and
 the allowed next steps are in its return type.
 
-Round one works from the coarse index and memory (search tools, then the looking tools on the
-spans they point at, which reuse cached perception); later rounds *refine*: decode only the best
-spans (and their neighbours) at the zoom rate, or widen the search when nothing fitted.  The
-model is used for a short plan and one short JSON reply per evidence group (map); merging the
-partial answers (reduce) and the stop decision are arithmetic.
+The model decides what to do::
+
+    plan ──► act ──► map ──► reduce ──► answer
+               ▲                │
+               └──── decide ◄───┘   (not confident, budget left)
+
+* ``plan`` asks the model for a structured reading of the question (kind, target, how it would
+  show, what the options are) and queues the default coarse first round: search memory and the
+  chunk retriever, locate the target and each option over the whole video, plus any tool calls
+  the model asked for (it sees every tool's schema, plug-ins included).
+* ``act`` runs the queued calls (each validated against its tool's input model; an unknown tool
+  or bad arguments becomes a trace entry), looks at the spans search pointed at, and adds
+  arithmetic on located evidence (counts, order, which time option holds a moment).
+* ``map`` asks the model for one partial answer per evidence group; ``reduce`` merges them by
+  vote and computes the calibrated confidence; budgets and the stop rule end the loop.
+* ``decide`` shows the model the evidence so far, the budget left and the tool schemas; it
+  replies with tool calls or "answer".  An unusable reply falls back to the coarse-to-fine
+  default (zoom into the best evidence, or widen the search), recorded as such.
 
 Failures never end a run: a tool error becomes a trace entry, an unusable model reply (after the
 model layer's own repair and retries) is recorded and skipped, and an unexpected exception inside
@@ -15,7 +28,7 @@ a node is caught by :func:`node` and routed to the node's safe fallback.
 from __future__ import annotations
 
 import functools
-import re
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -24,25 +37,29 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Overwrite, interrupt
+from pydantic import BaseModel
 
-from vidsleuth.agent import prompts
-from vidsleuth.graphs import routing
+from vidsleuth.graphs import arithmetic, prompts, routing
 from vidsleuth.graphs.deps import AgentDeps
 from vidsleuth.graphs.state import PER_QUESTION, REDUCED, AgentState, Finding
 from vidsleuth.graphs.stop import confidence
-
-#: tools the retrieve node may call (query in, spans out)
-SEARCH_TOOLS = ("search_memory", "retrieve_chunks", "recall_entity")
-#: tools the perceive node runs on a span (t_start, t_end in; findings out)
-LOOK_TOOLS = ("read_text", "transcribe", "detect_objects", "look_at_frames")
-#: the zoom tool of the refine node
-ZOOM_TOOL = "inspect_interval"
-#: the whole-video evidence locator the map node checks options with before asking the model
-LOCATE_TOOL = "find_mentions"
-#: the session-memory writer called when an answer is confident
-REMEMBER_TOOL = "remember_fact"
+from vidsleuth.options import LETTERS
 
 Deps = Runtime[AgentDeps]
+
+#: how the reading's "shows_as" maps onto the observation kinds ``find_mentions`` filters by
+SHOWS_AS_KINDS: dict[str, tuple[str, ...]] = {
+    "text": ("ocr", "subtitle", "caption"),
+    "speech": ("speech", "subtitle"),
+    "object": ("object", "tag", "caption"),
+    "colour": ("colour", "caption", "tag"),
+    "scene": ("tag", "caption", "object"),
+    "action": ("caption",),
+}
+#: most tool calls one round runs (the model's and the defaults together)
+MAX_CALLS_PER_ROUND = 12
+#: most evidence lines shown to the model when it decides the next step
+DECIDE_LINES = 24
 
 
 # ------------------------------------------------------------------------------ plumbing
@@ -71,24 +88,37 @@ def node(
     return deco
 
 
+def call_key(tool: str, args: dict[str, Any]) -> str:
+    """A canonical name for a call, so the same call is never run twice in one question."""
+    return f"{tool}:{json.dumps(args, sort_keys=True, default=str)}"
+
+
 def _call(
     deps: AgentDeps, node_name: str, tool: str, args: dict[str, Any], trace: list[dict[str, Any]]
-) -> list[Finding]:
-    """Call a tool by name; findings out, errors recorded in ``trace`` (never raised)."""
+) -> list[Finding] | None:
+    """Call a tool by name; findings out, errors recorded in ``trace`` (never raised).  None
+    when the call could not run (unknown tool, bad arguments, a failure inside the tool)."""
     entry: dict[str, Any] = {"node": node_name, "tool": tool, "args": args}
     try:
         out = deps.registry.call(deps.ctx, tool, args)
     except Exception as err:
         entry["error"] = str(err)
         trace.append(entry)
-        return []
+        return None
     found = [f.model_dump() for f in getattr(out, "findings", [])]
     entry["found"] = len(found)
     if getattr(out, "frames_decoded", 0):
         entry["frames_decoded"] = out.frames_decoded
     if getattr(out, "note", ""):
         entry["note"] = out.note
+    if not hasattr(out, "findings"):  # a plug-in with its own output model: show it as text
+        text = json.dumps(out.model_dump(mode="json"), default=str)[:400]
+        found = [{"t_start": 0.0, "t_end": 0.0, "kind": tool, "text": text, "source": tool}]
+        entry["found"] = 1
     trace.append(entry)
+    for f in found:
+        f.setdefault("source", tool)
+        f["source"] = f.get("source") or tool
     return found
 
 
@@ -96,7 +126,7 @@ def _chat(
     deps: AgentDeps,
     node_name: str,
     messages: list[dict[str, Any]],
-    schema: type[Any],
+    schema: type[BaseModel],
     max_tokens: int,
     trace: list[dict[str, Any]],
 ) -> Any:
@@ -118,21 +148,32 @@ def _chat(
     }
     if res.usage.retries:
         entry["retries"] = res.usage.retries
-    if not res.ok:
-        entry["error"] = str(res.failure)
+    if not res.ok or res.parsed is None:
+        entry["error"] = str(res.failure or "no reply")
         trace.append(entry)
         return None
-    entry["reply"] = res.parsed.model_dump() if res.parsed is not None else res.text
+    entry["reply"] = res.parsed.model_dump()
     trace.append(entry)
     return res.parsed
 
 
-def _span(f: Finding) -> list[float]:
-    return [round(float(f["t_start"]), 3), round(float(f["t_end"]), 3)]
+def _call_schema(deps: AgentDeps, strict: type[BaseModel], kind: str) -> type[BaseModel]:
+    """The schema a reply with tool calls is asked in.  A backend that constrains decoding gets
+    the strict one (every call's arguments typed by its tool's input model, so the grammar
+    writes only valid calls); an unconstrained one gets the lenient twin, so a call naming an
+    unknown tool or bad arguments is refused on its own when it runs (a recorded step) instead
+    of failing the whole reply."""
+    if getattr(deps.ctx.chat, "supports_json_schema", False):
+        return strict
+    return _lenient(kind)
 
 
 def _ranked(items: Sequence[Finding]) -> list[Finding]:
     return sorted(items, key=lambda f: (-(f.get("score") or 0.0), f["t_start"]))
+
+
+def _span(f: Finding) -> list[float]:
+    return [round(float(f["t_start"]), 3), round(float(f["t_end"]), 3)]
 
 
 def _merge_spans(spans: Sequence[Finding], gap: float) -> list[Finding]:
@@ -150,17 +191,180 @@ def _merge_spans(spans: Sequence[Finding], gap: float) -> list[Finding]:
     return out
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+# ------------------------------------------------------------------------------ tools offered
+def offered(deps: AgentDeps) -> list[Any]:
+    """The tools the model may choose: every registered tool (built-in or plug-in) except those
+    that write memory, and the image look when the chat model cannot see."""
+    sees = deps.ctx.chat is not None and deps.ctx.chat.supports_images
+    out = []
+    for t in deps.registry:
+        if t.role == "write":
+            continue
+        if t.name == "look_at_frames" and not sees:
+            continue
+        out.append(t)
+    return out
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if len(w) > 2}
+def _schema_key(tools: Sequence[Any]) -> tuple[tuple[str, type[BaseModel]], ...]:
+    return tuple((t.name, t.input_model) for t in tools)
+
+
+def _by_role(deps: AgentDeps, role: str) -> list[str]:
+    return [t.name for t in offered(deps) if t.role == role]
+
+
+def _requests(parsed: Any) -> list[dict[str, Any]]:
+    """The tool calls of a reading or decision, as plain ``{"tool", "args"}`` dicts."""
+    out = []
+    for c in getattr(parsed, "calls", None) or []:
+        args = c.args.model_dump() if isinstance(c.args, BaseModel) else dict(c.args or {})
+        out.append({"tool": str(c.tool), "args": args, "why": "model"})
+    return out
+
+
+def _lenient(kind: str) -> type[BaseModel]:
+    """Looser twins of the reading and decision schemas: any tool name, any arguments."""
+    from pydantic import Field, create_model
+
+    calls = (list[prompts.CallRequest], Field(default_factory=list))
+    if kind == "decision":
+        return create_model("DecisionAny", action=(str, "call"), calls=calls)  # type: ignore[call-overload, no-any-return]
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "ReadingAny",
+        kind=(str, "other"),
+        target=(str, ""),
+        shows_as=(list[str], Field(default_factory=list)),
+        options_are=(str, "things"),
+        search=(list[str], Field(default_factory=list)),
+        calls=calls,
+    )
+
+
+# ------------------------------------------------------------------------------ reading
+def guess_options_are(options: Sequence[str]) -> str:
+    """What the options are when the model could not say: times, numbers, or things."""
+    if not options:
+        return "none"
+    if all(arithmetic.parse_time_span(o) is not None for o in options):
+        return "times"
+    if all(o.strip().isdigit() for o in options):
+        return "numbers"
+    return "things"
+
+
+def _reading(parsed: Any, question: str, options: Sequence[str]) -> dict[str, Any]:
+    """The reading as plain data, with safe defaults for what the model left out."""
+    kinds = set(prompts.QUESTION_KINDS)
+    r: dict[str, Any] = {
+        "kind": "other",
+        "target": question,
+        "shows_as": ["any"],
+        "options_are": guess_options_are(options),
+        "search": [],
+        "by": "default",
+    }
+    if parsed is not None:
+        kind = str(getattr(parsed, "kind", "other"))
+        r["kind"] = kind if kind in kinds else "other"
+        target = " ".join(str(getattr(parsed, "target", "") or "").split())
+        if target:
+            r["target"] = target[:120]
+        shows = [s for s in getattr(parsed, "shows_as", []) or [] if s in prompts.SHOWS_AS]
+        r["shows_as"] = shows or ["any"]
+        oa = str(getattr(parsed, "options_are", ""))
+        if options and oa in prompts.OPTION_KINDS and oa != "none":
+            r["options_are"] = oa
+        r["search"] = [" ".join(str(p).split())[:80] for p in getattr(parsed, "search", []) or []]
+        r["search"] = [p for p in r["search"] if p][:3]
+        r["by"] = "model"
+    return r
+
+
+def _kinds(reading: dict[str, Any]) -> list[str] | None:
+    shows = [s for s in reading.get("shows_as", []) if s != "any"]
+    if not shows:
+        return None
+    out: list[str] = []
+    for s in shows:
+        out += [k for k in SHOWS_AS_KINDS.get(s, ()) if k not in out]
+    return out or None
+
+
+def default_first_round(
+    deps: AgentDeps, question: str, options: Sequence[str], reading: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The coarse first round: search memory and the retriever for the question (and the
+    model's search phrases), and locate the target and every option over the whole video."""
+    s = deps.settings
+    calls: list[dict[str, Any]] = []
+    searches = _by_role(deps, "search")
+    locates = _by_role(deps, "locate")
+    phrases = list(dict.fromkeys([question, *reading.get("search", [])]))
+    for name in searches:
+        if name == "retrieve_chunks":
+            calls.append(
+                {"tool": name, "args": {"query": question, "k": s.agent_top_k}, "why": "default"}
+            )
+            continue
+        for p in phrases[:3]:
+            calls.append({"tool": name, "args": {"query": p, "k": s.agent_top_k}, "why": "default"})
+    if locates:
+        loc = locates[0]
+        kinds = _kinds(reading)
+        target = reading.get("target") or question
+        args: dict[str, Any] = {"query": target, "k": 50}
+        if kinds:
+            args["kinds"] = kinds
+        calls.append({"tool": loc, "args": args, "why": "default", "tag": "target"})
+        if reading.get("options_are") in ("things", "sentences", "numbers") and (
+            reading.get("options_are") != "numbers" or reading.get("kind") != "how_many"
+        ):
+            for i, o in enumerate(options):
+                a: dict[str, Any] = {"query": o, "k": 20}
+                if kinds:
+                    a["kinds"] = kinds
+                calls.append({"tool": loc, "args": a, "why": "default", "tag": f"option:{i}"})
+    return calls
+
+
+def default_next_round(deps: AgentDeps, state: AgentState) -> list[dict[str, Any]]:
+    """Coarse to fine when the model gave no usable next step: zoom into the best evidence
+    groups not zoomed yet, or widen the search when nothing with text was found."""
+    s = deps.settings
+    findings = [
+        f for f in state.get("findings", []) if not str(f.get("source", "")).startswith("arith")
+    ]
+    zooms = _by_role(deps, "zoom")
+    called = set(state.get("called", []))
+    calls: list[dict[str, Any]] = []
+    if zooms and any(f.get("text") for f in findings):
+        pad = float(s.chunk_seconds)
+        local = [f for f in findings if float(f["t_end"]) - float(f["t_start"]) <= 120]
+        for g in routing.group_findings(local, gap=pad):
+            args = {
+                "t_start": round(max(0.0, g["t_start"] - pad), 3),
+                "t_end": round(g["t_end"] + pad, 3),
+                "fps": s.agent_zoom_fps,
+                "max_side": s.agent_zoom_max_side,
+            }
+            if call_key(zooms[0], args) not in called:
+                calls.append({"tool": zooms[0], "args": args, "why": "default: zoom"})
+            if len(calls) >= s.agent_zoom_spans:
+                break
+        return calls
+    widen = 2 * (1 + state.get("round", 0))
+    for name in _by_role(deps, "search"):
+        args = {"query": state["question"], "k": min(50, s.agent_top_k * widen)}
+        if call_key(name, args) not in called:
+            calls.append({"tool": name, "args": args, "why": "default: widen"})
+    return calls
 
 
 # ------------------------------------------------------------------------------ nodes
-@node("plan", fallback="retrieve")
-def plan(state: AgentState, runtime: Deps) -> Command[Literal["retrieve"]]:
-    """Start a question: clear the per-question channels and decide what to look for."""
+@node("plan", fallback="act")
+def plan(state: AgentState, runtime: Deps) -> Command[Literal["act"]]:
+    """Start a question: clear the per-question channels, read the question, queue round one."""
     deps = runtime.context
     s = deps.settings
     question, options = state["question"], list(state.get("options") or [])
@@ -168,213 +372,203 @@ def plan(state: AgentState, runtime: Deps) -> Command[Literal["retrieve"]]:
         k: Overwrite(v) if k in REDUCED else v for k, v in PER_QUESTION.items()
     }
     trace: list[dict[str, Any]] = [{"node": "plan", "question": question, "options": options}]
-    # Option texts are the best search phrases for a multiple-choice needle question.
-    look_for = [question, *options]
-    sees = deps.ctx.chat is not None and deps.ctx.chat.supports_images
-    tools = [t for t in LOOK_TOOLS if t in deps.registry and (t != "look_at_frames" or sees)]
-    # With options and a whole-video locator, the option texts are the plan (the map node
-    # checks each against the video); the model plans the rest.
-    if (
-        s.agent_plan_with_model
-        and not (options and LOCATE_TOOL in deps.registry)
-        and deps.ctx.chat is not None
-        and routing.tokens_left(deps) > 0
-    ):
-        parsed = _chat(
-            deps, "plan", prompts.plan_messages(question, options, tools), prompts.Plan, 80, trace
-        )
-        if parsed is not None:
-            extra = [p.strip() for p in parsed.look_for if p and p.strip()][:4]
-            look_for = list(dict.fromkeys([*look_for, *extra]))
-            chosen = [t for t in parsed.tools if t in tools]
-            tools = chosen or tools
-    update["plan"] = {"look_for": look_for, "tools": tools}
-    update["trace"] = Overwrite(trace)
-    return Command(goto="retrieve", update=update)
-
-
-@node("retrieve", fallback="perceive")
-def retrieve(state: AgentState, runtime: Deps) -> Command[Literal["perceive"]]:
-    """Search memory and the chunk retriever (and session notes) for spans worth a look."""
-    deps = runtime.context
-    s = deps.settings
-    k = s.agent_top_k * (1 + state.get("widen", 0))
-    look_for = state.get("plan", {}).get("look_for") or [state["question"]]
-    trace: list[dict[str, Any]] = []
-    candidates: list[Finding] = []
-    evidence: list[Finding] = []
-    if "search_memory" in deps.registry:
-        for q in look_for:
-            for f in _call(deps, "retrieve", "search_memory", {"query": q, "k": k}, trace):
-                candidates.append(f)
-                if f.get("text"):
-                    evidence.append(f)
-    if "retrieve_chunks" in deps.registry:
-        candidates += _call(
-            deps, "retrieve", "retrieve_chunks", {"query": state["question"], "k": k}, trace
-        )
-    if "recall_entity" in deps.registry and "recall_entity" in state.get("plan", {}).get(
-        "tools", []
-    ):
-        for q in look_for[1:]:
-            evidence += _call(deps, "retrieve", "recall_entity", {"name": q}, trace)
-    # Session memory: what earlier questions of this session found, matched by shared words.
-    want = set().union(*(_words(q) for q in look_for))
+    tools = offered(deps)
+    parsed = None
+    if s.agent_plan_with_model and deps.ctx.chat is not None and routing.tokens_left(deps) > 0:
+        msgs = prompts.reading_messages(question, options, [t.schema() for t in tools])
+        schema = _call_schema(deps, prompts.reading_schema(_schema_key(tools)), "reading")
+        parsed = _chat(deps, "plan", msgs, schema, s.agent_plan_tokens, trace)
+    reading = _reading(parsed, question, options)
+    calls = default_first_round(deps, question, options, reading) + _requests(parsed)
+    # Observations earlier questions of this session made (what was read, heard, seen: never
+    # their answers) are evidence again when they share words with this question.
+    want = routing.words(" ".join([question, *options, reading["target"], *reading["search"]]))
+    reused = []
     for n in state.get("notes", []):
-        overlap = len(want & _words(str(n.get("text", ""))))
-        if overlap:
-            evidence.append({**n, "source": "session", "score": min(1.0, 0.2 * overlap)})
-    # An earlier answer to this very question is not evidence for it: re-asking re-investigates.
-    asked = " ".join(state["question"].lower().split())
-    evidence = [
-        f
-        for f in evidence
-        if not (
-            routing.is_remembered_answer(f)
-            and asked in " ".join(str(f.get("text", "")).lower().split())
-        )
-    ]
-    trace.append({"node": "retrieve", "candidates": len(candidates), "evidence": len(evidence)})
-    return Command(
-        goto="perceive", update={"candidates": candidates, "findings": evidence, "trace": trace}
-    )
+        overlap = len(want & routing.words(str(n.get("text", ""))))
+        if overlap and not routing.is_remembered_answer(n):
+            src = str(n.get("source", ""))
+            src = src if src.startswith("session:") else f"session:{src}"
+            reused.append({**n, "source": src, "score": min(1.0, 0.2 * overlap)})
+    update["findings"] = Overwrite(reused)
+    update["reading"] = reading
+    update["calls"] = calls
+    update["trace"] = Overwrite(trace)
+    return Command(goto="act", update=update)
 
 
-@node("perceive", fallback="remember")
-def perceive(state: AgentState, runtime: Deps) -> Command[Literal["remember"]]:
-    """Run the looking tools on the best candidate spans not looked at yet (cached perception
-    makes this cheap on an indexed video; decoded frames are charged to the budget)."""
-    deps = runtime.context
-    s = deps.settings
-    tools = [t for t in state.get("plan", {}).get("tools", []) if t in deps.registry]
-    looked = state.get("looked", [])
-    spans = [
-        sp
-        for sp in _ranked(_merge_spans(state.get("candidates", []), gap=0.0))
-        if _span(sp) not in looked
-    ][: 2 * s.agent_map_groups]
-    trace: list[dict[str, Any]] = []
-    found: list[Finding] = []
-    for sp in spans:
-        for name in tools:
-            if deps.registry.get(name).expensive and deps.ctx.frames_left() == 0:
-                trace.append({"node": "perceive", "tool": name, "skipped": "frame budget spent"})
-                continue
-            got = _call(
-                deps, "perceive", name, {"t_start": sp["t_start"], "t_end": sp["t_end"]}, trace
-            )
-            # A finding inherits the retrieval score of the span it was found in.
-            found += [{**f, "score": max(f.get("score") or 0.0, sp["score"])} for f in got]
-    return Command(
-        goto="remember",
-        update={"findings": found, "looked": [_span(sp) for sp in spans], "trace": trace},
-    )
+def _confirm(deps: AgentDeps, call: dict[str, Any]) -> bool:
+    """Ask the user before an expensive tool call when the session is set to (interrupt)."""
+    if not deps.settings.agent_confirm_expensive:
+        return True
+    args = call["args"]
+    spans = [[args["t_start"], args["t_end"]]] if "t_start" in args and "t_end" in args else []
+    fps = float(args.get("fps", 1.0))
+    frames = int(sum((b - a) * fps for a, b in spans)) or 1
+    return bool(interrupt({"step": "act", "tool": call["tool"], "spans": spans, "frames": frames}))
 
 
-@node("remember", fallback="reflect")
-def remember(state: AgentState, runtime: Deps) -> Command[Literal["reflect"]]:
-    """Keep what this question found in the session's notes (checkpointed with the thread), so
-    later questions of the session start from it."""
-    keep = [
-        {k: f.get(k) for k in ("t_start", "t_end", "kind", "text", "score", "source")}
-        for f in state.get("findings", [])
-        if f.get("text") and f.get("source") != "session"
-    ]
-    return Command(goto="reflect", update={"notes": _ranked(keep)[:50]})
-
-
-@node("reflect", fallback="map")
-def reflect(state: AgentState, runtime: Deps) -> Command[Literal["map", "refine", "answer"]]:
-    """Judge the evidence: answer from it, look closer, or stop when there is none to be had."""
-    deps = runtime.context
-    has_text = any(f.get("text") for f in state.get("findings", []))
-    spent = routing.budget_stop(deps, state.get("round", 0))
-    if has_text:
-        return Command(goto="map", update={"pending_stop": spent or ""})
-    if spent is None and state.get("widen", 0) < routing.MAX_WIDEN:
-        return Command(
-            goto="refine",
-            update={"trace": [{"node": "reflect", "decision": "no evidence: refine"}]},
-        )
-    return Command(goto="answer", update={"stop_reason": spent or "no_evidence"})
-
-
-@node("refine", fallback="reflect")
-def refine(state: AgentState, runtime: Deps) -> Command[Literal["remember", "retrieve", "map"]]:
-    """Zoom into the best spans (and their neighbours) at the zoom rate, or widen the search
-    when nothing fitted.  Only what is zoomed into is decoded."""
-    deps = runtime.context
-    s = deps.settings
-    trace: list[dict[str, Any]] = []
-    findings = state.get("findings", [])
-    if not any(f.get("text") for f in findings) or ZOOM_TOOL not in deps.registry:
-        trace.append({"node": "refine", "decision": "widen search"})
-        return Command(goto="retrieve", update={"widen": state.get("widen", 0) + 1, "trace": trace})
-    pad = float(s.chunk_seconds)
-    zoomed = state.get("zoomed", [])
-    groups = routing.group_findings(findings, gap=pad)
-    targets = []
-    for g in groups:
-        span = [round(max(0.0, g["t_start"] - pad), 3), round(g["t_end"] + pad, 3)]
-        if span not in zoomed:
-            targets.append(span)
-        if len(targets) >= s.agent_zoom_spans:
-            break
-    if not targets:
-        trace.append({"node": "refine", "decision": "nothing left to zoom into"})
-        return Command(goto="map", update={"pending_stop": "exhausted", "trace": trace})
-    if s.agent_confirm_expensive:
-        frames = int(sum((b - a) * s.agent_zoom_fps for a, b in targets))
-        ok = interrupt({"step": "refine", "spans": targets, "frames": frames})
-        if not ok:
-            trace.append({"node": "refine", "decision": "user declined the zoom"})
-            return Command(goto="map", update={"pending_stop": "user", "trace": trace})
-    found: list[Finding] = []
-    done = []
-    for a, b in targets:
-        left = deps.ctx.frames_left()
-        if left is not None and left <= 0:
-            trace.append({"node": "refine", "skipped": [a, b], "why": "frame budget spent"})
+def _located_summary(options: Sequence[str], located: dict[int, list[Finding]]) -> list[Finding]:
+    """One line per option: where its words or things were located over the whole video."""
+    out = []
+    for i, o in enumerate(options):
+        if i not in located:
             continue
-        args = {
-            "t_start": a,
-            "t_end": b,
-            "fps": s.agent_zoom_fps,
-            "max_side": s.agent_zoom_max_side,
-            "looks": state.get("plan", {}).get("tools", []),
-        }
-        found += _call(deps, "refine", ZOOM_TOOL, args, trace)
-        done.append([a, b])
-    return Command(goto="remember", update={"findings": found, "zoomed": done, "trace": trace})
+        hits = sorted(located[i], key=lambda h: float(h["t_start"]))
+        if hits:
+            best = max(hits, key=lambda h: float(h.get("score") or 0.0))
+            text = (
+                f"option {LETTERS[i]} '{o}' located {len(hits)} time(s), first at "
+                f"{prompts.fmt_ts(float(hits[0]['t_start']))}; best match "
+                f"{best.get('kind')}: {str(best.get('text', ''))[:60]}"
+            )
+            a, b, score = float(best["t_start"]), float(best["t_end"]), best.get("score")
+        else:
+            text = f"option {LETTERS[i]} '{o}' not located anywhere in the video"
+            a, b, score = 0.0, 0.0, 0.0
+        out.append(
+            {
+                "t_start": a,
+                "t_end": b,
+                "kind": "located",
+                "text": text,
+                "score": score,
+                "source": "arithmetic:options",
+            }
+        )
+    return out
 
 
-def _resolve(
-    deps: AgentDeps, state: AgentState, trace: list[dict[str, Any]]
-) -> dict[str, Any] | None:
-    """A partial answer decided by located evidence (once per question), or None."""
-    options = list(state.get("options") or [])
-    if not options or LOCATE_TOOL not in deps.registry:
-        return None
-    if any(p.get("source") == "resolve" for p in state.get("partials", [])):
-        return None
-    if any(t.get("node") == "map" and t.get("resolve") for t in state.get("trace", [])):
-        return None  # tried in an earlier round and undecided: the model decides now
-
-    def locate(description: str) -> list[Finding]:
-        return _call(deps, "map", LOCATE_TOOL, {"query": description, "k": 50}, trace)
-
-    got = routing.resolve_choice(state["question"], options, locate)
-    trace.append(
-        {
-            "node": "map",
-            "resolve": got["answer"] if got else "undecided",
-            **({"why": got["why"]} if got else {}),
-        }
+@node("act", fallback="map")
+def act(state: AgentState, runtime: Deps) -> Command[Literal["map"]]:
+    """Run the queued tool calls, look at the spans search pointed at, and add arithmetic on
+    what was located over the whole video."""
+    deps = runtime.context
+    s = deps.settings
+    question, options = state["question"], list(state.get("options") or [])
+    reading = state.get("reading") or {}
+    called = set(state.get("called", []))
+    trace: list[dict[str, Any]] = []
+    findings: list[Finding] = []
+    candidates: list[Finding] = []
+    done: list[str] = []
+    target_hits: list[Finding] | None = None
+    located: dict[int, list[Finding]] = {}
+    declined = False
+    for call in state.get("calls", [])[:MAX_CALLS_PER_ROUND]:
+        name, args = str(call.get("tool", "")), dict(call.get("args") or {})
+        key = call_key(name, args)
+        if key in called or key in done:
+            trace.append({"node": "act", "tool": name, "args": args, "skipped": "already run"})
+            continue
+        done.append(key)
+        t = deps.registry.get(name) if name in deps.registry else None
+        if t is not None and t.expensive and not _confirm(deps, call):
+            trace.append({"node": "act", "tool": name, "decision": "user declined", "args": args})
+            declined = True
+            continue
+        got = _call(deps, "act", name, args, trace)
+        if call.get("why") == "model":
+            trace[-1]["chosen_by"] = "model"
+        if got is None:
+            continue
+        tag = str(call.get("tag", ""))
+        if tag == "target":
+            target_hits = got
+        elif tag.startswith("option:"):
+            located[int(tag.split(":")[1])] = got
+        for f in got:
+            if f.get("text"):
+                findings.append(f)
+            # What search pointed at is worth a look, text or not (a memory summary is only
+            # a hint of what the span shows).
+            if not f.get("text") or (t is not None and t.role == "search"):
+                candidates.append(f)
+    # Arithmetic on located evidence, as evidence lines the model reads.
+    gap = 2.0 * float(s.chunk_seconds)
+    target = str(reading.get("target") or question)
+    if target_hits:
+        if reading.get("kind") == "how_many":
+            line = arithmetic.count_line(target, target_hits, gap)
+            if line:
+                findings.append(line)
+        if reading.get("options_are") == "times":
+            findings += arithmetic.window_lines(target, options, target_hits, gap)
+    if located:
+        findings += _located_summary(options, located)
+        if reading.get("kind") in ("which_first", "which_last"):
+            seq = [located.get(i, []) for i in range(len(options))]
+            line = arithmetic.order_line(options, seq, latest=reading.get("kind") == "which_last")
+            if line:
+                findings.append(line)
+    # Coarse to fine: look at the best spans search pointed at (cached perception, cheap).
+    looks = [
+        t.name
+        for t in offered(deps)
+        if t.role == "look" and not t.expensive and t.name in deps.registry
+    ]
+    pool = [*state.get("candidates", []), *candidates]
+    looked = state.get("looked", [])
+    spans = [sp for sp in _ranked(_merge_spans(pool, gap=0.0)) if _span(sp) not in looked]
+    spans = spans[: 2 * s.agent_map_groups]
+    for sp in spans:
+        for name in looks:
+            got = _call(deps, "act", name, {"t_start": sp["t_start"], "t_end": sp["t_end"]}, trace)
+            findings += [{**f, "score": max(f.get("score") or 0.0, sp["score"])} for f in got or []]
+    return Command(
+        goto="map",
+        update={
+            "findings": findings,
+            "candidates": candidates,
+            "looked": [_span(sp) for sp in spans],
+            "called": done,
+            "calls": [],
+            "trace": trace,
+            **({"pending_stop": "user"} if declined else {}),
+        },
     )
-    if got is None:
-        return None
-    got.update(group="resolve", group_score=1.0, round=state.get("round", 0) + 1)
-    return got
+
+
+def _is_whole_video(f: Finding) -> bool:
+    src = str(f.get("source", ""))
+    return src.startswith("arithmetic") or src.startswith("find_mentions")
+
+
+def evidence_groups(findings: Sequence[Finding], gap: float) -> list[dict[str, Any]]:
+    """Evidence groups for map: one whole-video group (what was located over the whole video,
+    and the arithmetic on it), then local groups clustered in time, best first."""
+    whole = [f for f in findings if f.get("text") and _is_whole_video(f)]
+    local = [f for f in findings if f.get("text") and not _is_whole_video(f)]
+    groups = []
+    if whole:
+        # Summary lines first, then the located moments in time order.
+        ordered = [f for f in whole if str(f.get("source", "")).startswith("arithmetic")]
+        ordered += sorted(
+            (f for f in whole if not str(f.get("source", "")).startswith("arithmetic")),
+            key=lambda f: (-(f.get("score") or 0.0), f["t_start"]),
+        )
+        groups.append(
+            {
+                "key": f"located:{len(whole)}",
+                "t_start": min(float(f["t_start"]) for f in whole),
+                "t_end": max(float(f["t_end"]) for f in whole),
+                "score": float(max((f.get("score") or 0.0) for f in whole)),
+                "findings": ordered,
+            }
+        )
+    return groups + routing.group_findings(local, gap=gap)
+
+
+def _earlier(state: AgentState) -> list[str]:
+    """This session's earlier questions and answers, as context lines (never evidence)."""
+    out = []
+    for h in state.get("history", [])[-5:]:
+        a = h.get("answer_text") or h.get("answer") or "no answer"
+        out.append(
+            f"Q: {prompts.clean(h.get('question', ''), 200)} -> A: {prompts.clean(a, 120)} "
+            f"(confidence {float(h.get('confidence', 0.0)):.2f})"
+        )
+    return out
 
 
 @node("map", fallback="reduce")
@@ -387,34 +581,27 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     mapped = state.get("mapped", [])
     groups = [
         g
-        for g in routing.group_findings(state.get("findings", []), gap=s.chunk_seconds)
+        for g in evidence_groups(state.get("findings", []), gap=s.chunk_seconds)
         if g["key"] not in mapped
     ]
     trace: list[dict[str, Any]] = []
     partials: list[dict[str, Any]] = []
     done: list[str] = []
     pending = state.get("pending_stop", "")
-    resolved = _resolve(deps, state, trace)
-    if resolved is not None:
-        # Located evidence decided the question: no model call (each costs 5-60 s on a CPU).
-        partials.append(resolved)
-        groups = []
+    earlier = _earlier(state)
+    model_ok = False
     for g in groups[: s.agent_map_groups]:
-        matched = routing.option_matches(g, options) if options else None
-        if matched is not None:
-            matched.update(group=g["key"], group_score=g["score"], round=state.get("round", 0) + 1)
-            partials.append(matched)
-            trace.append({"node": "map", "match": matched["answer"], "why": matched["why"]})
         if routing.tokens_left(deps) <= 0:
             pending = pending or "max_tokens"
             trace.append({"node": "map", "skipped": g["key"], "why": "token budget spent"})
             break
         lines = [prompts.finding_line(f) for f in g["findings"][: s.agent_group_lines]]
-        msgs = prompts.map_messages(question, options, lines)
+        msgs = prompts.map_messages(question, options, lines, earlier)
         parsed = _chat(deps, "map", msgs, schema, s.agent_answer_tokens, trace)
         done.append(g["key"])
         if parsed is None:
             continue
+        model_ok = True
         t0, t1 = routing.cited_span(g, float(parsed.time_s))
         partials.append(
             {
@@ -426,8 +613,25 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
                 "group": g["key"],
                 "group_score": g["score"],
                 "round": state.get("round", 0) + 1,
+                "source": "model",
             }
         )
+    if (
+        options
+        and not model_ok
+        and not any(p.get("source") == "model" for p in state.get("partials", []))
+    ):
+        # No model reply to be had: plain text matching of the options is the fallback, and
+        # the answer says a rule gave it.
+        for g in groups[: s.agent_map_groups]:
+            matched = routing.option_matches(g, options)
+            if matched is not None:
+                matched.update(
+                    group=g["key"], group_score=g["score"], round=state.get("round", 0) + 1
+                )
+                partials.append(matched)
+                trace.append({"node": "map", "match": matched["answer"], "why": matched["why"]})
+                done.append(g["key"])
     return Command(
         goto="reduce",
         update={"partials": partials, "mapped": done, "trace": trace, "pending_stop": pending},
@@ -435,23 +639,33 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
 
 
 @node("reduce", fallback="answer")
-def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "refine"]]:
+def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "decide"]]:
     """Merge the partial answers by weighted vote, compute the calibrated confidence, and decide
     whether to stop."""
     deps = runtime.context
     s = deps.settings
     options = list(state.get("options") or [])
     groups = routing.group_findings(state.get("findings", []), gap=s.chunk_seconds)
-    winner, support, feats = routing.vote(state.get("partials", []), groups)
+    partials = state.get("partials", [])
+    by_model = [p for p in partials if p.get("source") == "model"]
+    # The model's partials decide whenever there are any; the text-match rule only without.
+    voters = by_model or partials
+    winner, support, feats = routing.vote(voters, groups)
     conf = confidence(feats, s.agent_stop_weights) if winner else 0.0
     rounds = state.get("round", 0) + 1
     answer_text = winner
-    if options and winner and winner in prompts.LETTERS[: len(options)]:
-        answer_text = options[prompts.LETTERS.index(winner)]
-    evidence = [
-        {"t_start": p["t_start"], "t_end": p["t_end"], "why": p["why"] or f"supports {winner}"}
-        for p in sorted(support, key=lambda p: -p["confidence"])[:3]
-    ]
+    if options and winner and winner in LETTERS[: len(options)]:
+        answer_text = options[LETTERS.index(winner)]
+    answered_by = "none"
+    if winner:
+        answered_by = "model" if any(p.get("source") == "model" for p in support) else "rule"
+    evidence: list[dict[str, Any]] = []
+    for p in sorted(support, key=lambda p: -p["confidence"]):
+        e = {"t_start": p["t_start"], "t_end": p["t_end"], "why": p["why"] or f"supports {winner}"}
+        if len(evidence) < 3 and all(
+            (x["t_start"], x["t_end"]) != (e["t_start"], e["t_end"]) for x in evidence
+        ):
+            evidence.append(e)
     stop = routing.stop_reason(deps, conf, rounds, state.get("pending_stop", ""))
     update = {
         "round": rounds,
@@ -460,11 +674,13 @@ def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "refin
         "confidence": round(conf, 4),
         "evidence": evidence,
         "features": feats.as_dict(),
+        "answered_by": answered_by,
         "trace": [
             {
                 "node": "reduce",
                 "answer": winner,
                 "confidence": round(conf, 4),
+                "answered_by": answered_by,
                 **feats.as_dict(),
                 "stop": stop,
             }
@@ -473,67 +689,166 @@ def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "refin
     if stop:
         update["stop_reason"] = stop
         return Command(goto="answer", update=update)
-    return Command(goto="refine", update=update)
+    return Command(goto="decide", update=update)
+
+
+def _budget_line(deps: AgentDeps, state: AgentState) -> str:
+    b, u = deps.ctx.budget, deps.ctx.usage
+    parts = []
+    if b.max_rounds is not None:
+        parts.append(f"{b.max_rounds - state.get('round', 0)} round(s)")
+    if b.max_frames is not None:
+        parts.append(f"{max(0, b.max_frames - u.frames_decoded)} frames")
+    if b.max_tokens is not None:
+        parts.append(f"{max(0, b.max_tokens - u.tokens)} tokens")
+    if b.max_seconds is not None:
+        parts.append(f"{max(0.0, b.max_seconds - u.seconds):.0f} s")
+    return ", ".join(parts) or "unlimited"
+
+
+@node("decide", fallback="answer")
+def decide(state: AgentState, runtime: Deps) -> Command[Literal["act", "answer"]]:
+    """The model chooses the next step: tool calls (validated when they run), or answer now."""
+    deps = runtime.context
+    s = deps.settings
+    question, options = state["question"], list(state.get("options") or [])
+    trace: list[dict[str, Any]] = []
+    tools = offered(deps)
+    parsed = None
+    if deps.ctx.chat is not None and routing.tokens_left(deps) > 0:
+        ranked = _ranked([f for f in state.get("findings", []) if f.get("text")])
+        lines = [prompts.finding_line(f, 120) for f in ranked[:DECIDE_LINES]]
+        best = "none"
+        if state.get("answer"):
+            best = f"{state.get('answer_text') or state['answer']} (confidence "
+            best += f"{float(state.get('confidence', 0.0)):.2f})"
+        msgs = prompts.decision_messages(
+            question, options, [t.schema() for t in tools], lines, _budget_line(deps, state), best
+        )
+        schema = _call_schema(deps, prompts.decision_schema(_schema_key(tools)), "decision")
+        parsed = _chat(deps, "decide", msgs, schema, s.agent_decide_tokens, trace)
+    if parsed is not None and str(parsed.action) == "answer":
+        trace.append({"node": "decide", "decision": "model: answer now"})
+        return Command(goto="answer", update={"stop_reason": "model_stop", "trace": trace})
+    called = set(state.get("called", []))
+    calls = [c for c in _requests(parsed) if call_key(c["tool"], c["args"]) not in called]
+    if parsed is not None and not calls:
+        trace.append({"node": "decide", "decision": "model asked only for calls already run"})
+    if not calls:
+        calls = default_next_round(deps, state)
+        if calls:
+            trace.append({"node": "decide", "decision": str(calls[0]["why"])})
+    if not calls:
+        trace.append({"node": "decide", "decision": "nothing left to try"})
+        return Command(goto="answer", update={"stop_reason": "exhausted", "trace": trace})
+    return Command(goto="act", update={"calls": calls, "trace": trace})
+
+
+PERCEIVED_AS = {
+    "ocr": "text on screen",
+    "subtitle": "subtitles",
+    "speech": "speech",
+    "object": "detected objects",
+    "tag": "scene labels",
+    "caption": "captions",
+    "colour": "frame colours",
+}
+
+
+def abstention(state: AgentState) -> dict[str, Any]:
+    """The answer when no evidence supports one: for multiple choice an evenly spread guess at
+    chance confidence; for an open question a sentence naming what was perceived."""
+    options = list(state.get("options") or [])
+    if options:
+        import zlib
+
+        i = zlib.crc32(state["question"].encode()) % len(options)
+        return {
+            "answer": LETTERS[i],
+            "answer_text": options[i],
+            "confidence": round(1.0 / len(options), 4),
+            "answered_by": "none",
+            "evidence": [],
+        }
+    seen = sorted(
+        {
+            PERCEIVED_AS[k]
+            for f in state.get("findings", [])
+            if (k := str(f.get("kind"))) in PERCEIVED_AS
+        }
+    )
+    what = ", ".join(seen) if seen else "nothing relevant"
+    return {
+        "answer": "",
+        "answer_text": f"The video's perceivable content ({what}) does not show this.",
+        "confidence": 0.0,
+        "answered_by": "none",
+        "evidence": [],
+    }
 
 
 @node("answer", fallback=END)
 def answer(state: AgentState, runtime: Deps) -> Command[Literal["__end__"]]:
-    """Finish the question: record it in the session history and, when confident, remember the
-    answer as a fact in session memory."""
+    """Finish the question: record it in the session history, keep this question's observations
+    as session notes, and, when confident, remember the answer as a (tagged) fact."""
     deps = runtime.context
     s = deps.settings
     trace: list[dict[str, Any]] = []
-    stop = state.get("stop_reason") or "no_evidence"
+    stop = state.get("stop_reason") or "exhausted"
     answer_text = state.get("answer_text", "")
     evidence = state.get("evidence", [])
     conf = state.get("confidence", 0.0)
-    if (
-        answer_text
-        and evidence
-        and conf >= s.agent_stop_threshold
-        and REMEMBER_TOOL in deps.registry
-    ):
-        fact = f"{state['question']} -> {answer_text}"
+    abstain: dict[str, Any] = {}
+    if not state.get("answer"):
+        # Nothing perceived supports any answer: say so, with a low confidence, instead of
+        # inventing one.  A multiple-choice answer still carries a letter (benchmarks need
+        # one): a guess spread evenly over the options, never always the same position.
+        if stop not in ("user",):
+            trace.append({"node": "answer", "why": f"no supported answer ({stop})"})
+            stop = "insufficient_evidence"
+        abstain = abstention(state)
+        answer_text = abstain["answer_text"]
+        conf = abstain["confidence"]
+    writers = [t.name for t in deps.registry if t.role == "write"]
+    if answer_text and evidence and conf >= s.agent_stop_threshold and writers:
         args = {
-            "fact": fact,
+            "fact": f"{state['question']} -> {answer_text}",
             "question": state["question"],
             "spans": [[e["t_start"], e["t_end"]] for e in evidence],
         }
-        _call(deps, "answer", REMEMBER_TOOL, args, trace)
-    note = []
-    if answer_text and evidence:
-        e = evidence[0]
-        note = [
-            {
-                "t_start": e["t_start"],
-                "t_end": e["t_end"],
-                "kind": "answer",
-                "text": f"Q: {state['question']} A: {answer_text}",
-                "score": conf,
-                "source": "session",
-            }
-        ]
+        _call(deps, "answer", writers[0], args, trace)
+    keep = [
+        {k: f.get(k) for k in ("t_start", "t_end", "kind", "text", "score", "source")}
+        for f in state.get("findings", [])
+        if f.get("text")
+        and not routing.is_remembered_answer(f)
+        and not str(f.get("source", "")).startswith("arithmetic")
+    ]
     hist = {
         "question": state["question"],
-        "answer": state.get("answer", ""),
+        "answer": abstain.get("answer", state.get("answer", "")),
+        "answer_text": answer_text,
         "confidence": conf,
         "stop_reason": stop,
     }
     trace.append({"node": "answer", "stop_reason": stop})
     return Command(
         goto=END,
-        update={"stop_reason": stop, "history": [hist], "notes": note, "trace": trace},
+        update={
+            **abstain,
+            "stop_reason": stop,
+            "history": [hist],
+            "notes": _ranked(keep)[:50],
+            "trace": trace,
+        },
     )
 
 
 NODES: dict[str, Callable[..., Command[Any]]] = {
     "plan": plan,
-    "retrieve": retrieve,
-    "perceive": perceive,
-    "remember": remember,
-    "reflect": reflect,
-    "refine": refine,
+    "act": act,
     "map": map_,
     "reduce": reduce,
+    "decide": decide,
     "answer": answer,
 }

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from vidsleuth.graphs.deps import AgentDeps
 from vidsleuth.graphs.state import Finding
 from vidsleuth.graphs.stop import StopFeatures
+from vidsleuth.options import LETTERS
 from vidsleuth.tools.base import exhausted
 
 #: times the search may be widened when nothing fitted, before the agent gives up
@@ -148,13 +149,20 @@ def _tokens(text: str) -> set[str]:
     return {w for w in _TOKEN.findall(text.lower()) if len(w) > 1 or w.isdigit()}
 
 
+def words(text: str) -> set[str]:
+    """Content words (three letters or more) of a text, for matching notes to a question."""
+    return {w for w in _TOKEN.findall(text.lower()) if len(w) > 2}
+
+
 def option_matches(
     group: dict[str, Any], options: Sequence[str], *, min_share: float = 0.6, lead: float = 0.2
 ) -> dict[str, Any] | None:
     """A partial answer from plain text matching: the option whose words appear in a finding
-    of the group (OCR, speech), when one option clearly leads.  No model call; on CPU the text
-    read or heard is the strongest evidence for a needle, and a second opinion that can disagree
-    with the model makes the agreement feature informative."""
+    of the group, when one option clearly leads.
+
+    Used only when no model reply could be had (no model configured, the model failed): the
+    answer is then marked ``answered_by = "rule"``.  It never votes beside the model, because
+    the model reading the same line is not an independent second opinion."""
     best: list[tuple[float, int, Finding]] = []
     for i, opt in enumerate(options):
         want = _tokens(opt)
@@ -174,7 +182,7 @@ def option_matches(
     if len(best) > 1 and best[0][0] - best[1][0] < lead:
         return None
     share, i, f = best[0]
-    letter = "ABCDEFGHIJ"[i]
+    letter = LETTERS[i]
     return {
         "answer": letter,
         "confidence": round(0.9 * share, 4),
@@ -186,153 +194,7 @@ def option_matches(
 
 
 def is_remembered_answer(f: Finding) -> bool:
-    """A finding that is an answer the agent gave earlier (session notes or session facts)."""
+    """A finding that is an answer the agent gave earlier (a remembered session fact)."""
     return f.get("kind") in ("answer", "memory.fact") or str(f.get("source", "")).endswith(
         ":session"
     )
-
-
-# ------------------------------------------------------------------------------ option resolver
-_WINDOW = re.compile(r"^\s*(\d{1,2}(?::\d{2}){1,2})\s*[-–]\s*(\d{1,2}(?::\d{2}){1,2})\s*$")
-_QUOTE = re.compile(r"['\"‘’“”].+?['\"‘’“”]")
-_TARGET = re.compile(
-    r"(?:does|do|did|is|was|are|were)\s+(.+)\s+(?:appear|appears|occur|show|shown|"
-    r"said|spoken|heard)\b",
-    re.I,
-)
-#: occurrences closer than this (seconds) are one occurrence when counting
-OCCURRENCE_GAP = 10.0
-
-Locate = Callable[[str], list[Finding]]
-
-
-def _clock(text: str) -> float:
-    parts = [int(p) for p in text.split(":")]
-    t = 0
-    for p in parts:
-        t = t * 60 + p
-    return float(t)
-
-
-def parse_window(option: str) -> tuple[float, float] | None:
-    """``"00:01:23-00:01:29"`` (or ``MM:SS-MM:SS``) -> (83.0, 89.0); None otherwise."""
-    m = _WINDOW.match(option)
-    return (_clock(m.group(1)), _clock(m.group(2))) if m else None
-
-
-def question_target(question: str) -> str:
-    """What a *when* / *how many times* question asks about: ``When does the red colour flash
-    appear?`` -> ``the red colour flash``."""
-    m = _TARGET.search(question)
-    if m:
-        return m.group(1).strip()
-    q = _QUOTE.search(question)
-    return q.group(0) if q else question
-
-
-def _pick(
-    options: Sequence[str], i: int, conf: float, hits: Sequence[Finding], why: str
-) -> dict[str, Any]:
-    h = hits[0] if hits else {"t_start": 0.0, "t_end": 0.0}
-    return {
-        "answer": "ABCDEFGHIJ"[i],
-        "confidence": round(conf, 4),
-        "t_start": float(h["t_start"]),
-        "t_end": float(h["t_end"]),
-        "why": why,
-        "source": "resolve",
-        "hits": [[float(x["t_start"]), float(x["t_end"])] for x in hits[:3]],
-    }
-
-
-def question_kind(question: str) -> str:
-    """How the asked-about things show, from the question's words: ``colour``, ``speech``,
-    ``ocr``, ``object`` or ``""`` (any)."""
-    q = question.lower()
-    if "colour" in q or "color" in q:
-        return "colour"
-    if any(w in q for w in ("spoken", "said", "heard", "phrase", "say")):
-        return "speech"
-    if any(w in q for w in ("text", "written", "on screen", "on-screen", "sign", "caption")):
-        return "ocr"
-    if any(w in q for w in ("object", "animal", "thing", "item")):
-        return "object"
-    return ""
-
-
-def described(option: str, kind: str) -> str:
-    """An option as a description :func:`vidsleuth.tools.evidence.parse_query` reads."""
-    if kind == "colour":
-        return f"the {option} colour flash"
-    if kind == "speech":
-        return f"the spoken phrase '{option}'"
-    if kind == "ocr":
-        return f"the on-screen text '{option}'"
-    return option
-
-
-def resolve_choice(question: str, options: Sequence[str], locate: Locate) -> dict[str, Any] | None:
-    """Answer a multiple-choice question from located evidence alone, when it is decisive.
-
-    ``locate(description)`` returns the moments of the whole video showing a description (the
-    ``find_mentions`` tool).  Four forms are decided by arithmetic on those moments: options that
-    are time windows (*when*: the window holding the target), numbers after "how many" (the count
-    of separate occurrences), "which ... first" (the earliest located option) and otherwise
-    "which of these" (the one option that is located).  Returns a partial answer (``source`` =
-    ``resolve``) or None when the evidence does not single one option out, so the model decides.
-    """
-    if not options:
-        return None
-    q = question.lower()
-    windows = [parse_window(o) for o in options]
-    if all(w is not None for w in windows):
-        target = question_target(question)
-        hits = locate(target)
-        if not hits:
-            return None
-        best: list[tuple[float, int]] = []
-        for i, w in enumerate(windows):
-            assert w is not None
-            ov = sum(max(0.0, min(w[1], h["t_end"]) - max(w[0], h["t_start"])) for h in hits)
-            near = min(abs((w[0] + w[1]) / 2 - (h["t_start"] + h["t_end"]) / 2) for h in hits)
-            best.append((ov - 1e-3 * near, i))
-        best.sort(reverse=True)
-        score, i = best[0]
-        if score <= 0 and len(best) > 1 and best[1][0] == score:
-            return None
-        wa, wb = windows[i]  # type: ignore[misc]
-        at = [h for h in hits if wa - 2 <= h["t_end"] and h["t_start"] <= wb + 2]
-        conf = 0.9 if score > 0 else 0.5
-        return _pick(options, i, conf, at or hits, f"{target} located in {options[i]}")
-    if "how many" in q and all(o.strip().isdigit() for o in options):
-        target = question_target(question)
-        hits = locate(target)
-        if not hits:
-            return None
-        from vidsleuth.tools.evidence import occurrences
-
-        occ = occurrences(hits, OCCURRENCE_GAP)
-        n = str(len(occ))
-        if n not in [o.strip() for o in options]:
-            return None
-        i = [o.strip() for o in options].index(n)
-        return _pick(options, i, 0.8, occ, f"{target} seen {n} separate time(s)")
-    located = [locate(described(o, question_kind(question))) for o in options]
-    found = [i for i, hs in enumerate(located) if hs]
-    if not found:
-        return None
-    if "first" in q or "earliest" in q:
-        i = min(found, key=lambda j: located[j][0]["t_start"])
-        return _pick(options, i, 0.85, located[i], f"{options[i]} is the earliest located")
-    top = sorted(found, key=lambda j: -max(h["score"] for h in located[j]))
-    s0 = max(h["score"] for h in located[top[0]])
-    s1 = max(h["score"] for h in located[top[1]]) if len(top) > 1 else 0.0
-    if s0 - s1 < 0.2:
-        return None
-    i = top[0]
-    hs = sorted(located[i], key=lambda h: -h["score"])
-    why = f"{options[i]} located ({hs[0]['kind']}: {hs[0]['text'][:60]})"
-    # The only option located anywhere in the video: decisive even when the match itself is a
-    # near synonym (an embedding match scores ~0.6); otherwise the lead is the confidence.
-    conf = 0.9 if len(found) == 1 else 0.9 * (s0 - s1)
-    return _pick(options, i, conf, hs, why)

@@ -68,36 +68,39 @@ class AgentOutput(TypedDict, total=False):
     confidence: float
     evidence: list[dict[str, Any]]  # [{"t_start", "t_end", "why"}]
     stop_reason: str
+    answered_by: str  # "model", "rule" (no usable model reply: the text-match fallback) or "none"
 
 
 class AgentState(AgentInput, AgentOutput, total=False):
     """Input, output and the working set of one investigation."""
 
     round: int  # rounds completed (a round ends at ``reduce``)
-    widen: int  # times the search was widened because nothing fitted
-    plan: dict[str, Any]  # {"look_for": [...], "tools": [...]}
+    reading: dict[str, Any]  # the model's structured reading of the question (QuestionReading)
+    calls: list[dict[str, Any]]  # the tool calls the next ``act`` runs: [{"tool", "args", "why"}]
+    called: Annotated[list[str], add_unique]  # calls already run (name + canonical args)
     candidates: Annotated[list[Finding], add_findings]  # spans retrieval pointed at
-    findings: Annotated[list[Finding], add_findings]  # evidence read/heard/seen
+    findings: Annotated[list[Finding], add_findings]  # evidence read/heard/seen/located
     looked: Annotated[list[list[float]], add_unique]  # spans the look tools ran on
-    zoomed: Annotated[list[list[float]], add_unique]  # spans decoded at the zoom rate
     mapped: Annotated[list[str], add_unique]  # evidence groups already answered
     partials: Annotated[list[dict[str, Any]], operator.add]  # one per mapped group
     features: dict[str, float]  # stop-rule inputs of the last reduce
     pending_stop: str  # why the loop should stop at the next decision ("" = keep going)
     trace: Annotated[list[dict[str, Any]], operator.add]
-    notes: Annotated[list[Finding], add_findings]  # session memory: findings kept across questions
+    notes: Annotated[
+        list[Finding], add_findings
+    ]  # session memory: observations kept across questions
     history: Annotated[list[dict[str, Any]], operator.add]  # earlier questions and answers
 
 
 #: channels cleared at the start of every question (the rest belong to the session)
 PER_QUESTION: dict[str, Any] = {
     "round": 0,
-    "widen": 0,
-    "plan": {},
+    "reading": {},
+    "calls": [],
+    "called": [],
     "candidates": [],
     "findings": [],
     "looked": [],
-    "zoomed": [],
     "mapped": [],
     "partials": [],
     "features": {},
@@ -108,6 +111,7 @@ PER_QUESTION: dict[str, Any] = {
     "confidence": 0.0,
     "evidence": [],
     "stop_reason": "",
+    "answered_by": "none",
 }
 
 #: channels with a reducer (clearing them needs ``Overwrite``; the others are plain values)

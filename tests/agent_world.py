@@ -51,10 +51,18 @@ class ZoomIn(SpanIn):
     looks: list[str] = Field(default_factory=list, description="looking tools to run")
 
 
-def world_registry(*, zoom: bool = True, fail_read: bool = False) -> ToolRegistry:
+class MentionIn(BaseModel):
+    query: str = Field(description="what to find")
+    kinds: list[str] | None = Field(None, description="observation kinds")
+    k: int = Field(20, description="most moments")
+
+
+def world_registry(
+    *, zoom: bool = True, fail_read: bool = False, locate: bool = False
+) -> ToolRegistry:
     reg = ToolRegistry()
 
-    @tool(registry=reg)
+    @tool(registry=reg, role="search")
     def search_memory(ctx: ToolContext, inp: SearchIn) -> Findings:
         """Lexical search over what the coarse index saw."""
         q = _words(inp.query)
@@ -70,7 +78,7 @@ def world_registry(*, zoom: bool = True, fail_read: bool = False) -> ToolRegistr
         hits.sort(key=lambda f: -(f.score or 0))
         return Findings(findings=hits[: inp.k])
 
-    @tool(registry=reg)
+    @tool(registry=reg, role="look")
     def read_text(ctx: ToolContext, inp: SpanIn) -> Findings:
         """Read on-screen text in a span from the coarse index."""
         if fail_read:
@@ -83,9 +91,23 @@ def world_registry(*, zoom: bool = True, fail_read: bool = False) -> ToolRegistr
             ]
         )
 
+    if locate:
+
+        @tool(registry=reg, role="locate")
+        def find_mentions(ctx: ToolContext, inp: MentionIn) -> Findings:
+            """Find every moment of the whole video showing the words."""
+            q = _words(inp.query)
+            return Findings(
+                findings=[
+                    Finding(t_start=a, t_end=b, kind=k, text=t, score=1.0, source="find_mentions")
+                    for a, b, k, t, coarse in TIMELINE
+                    if coarse and q and q <= _words(t)
+                ][: inp.k]
+            )
+
     if zoom:
 
-        @tool(registry=reg, expensive=True)
+        @tool(registry=reg, expensive=True, role="zoom")
         def inspect_interval(ctx: ToolContext, inp: ZoomIn) -> Findings:
             """Decode a span at a higher rate and read everything in it."""
             n = int((inp.t_end - inp.t_start) * inp.fps)
@@ -104,26 +126,32 @@ def world_registry(*, zoom: bool = True, fail_read: bool = False) -> ToolRegistr
     return reg
 
 
+def _evidence(messages: Sequence[dict]) -> str:
+    """The evidence block of the prompt (a repair turn after a bad reply has none itself)."""
+    for m in reversed(messages):
+        text = m["content"] if isinstance(m["content"], str) else ""
+        if "<video-data>" in text:
+            return text.split("<video-data>")[-1].split("</video-data>")[0]
+    return ""
+
+
+def _first_time(line: str) -> float:
+    h, m, s = re.search(r"\[(\d+):(\d+):(\d+)", line).groups()
+    return float(h) * 3600 + float(m) * 60 + float(s)
+
+
 def map_reply(letter_for: dict[str, str], conf: float = 0.9):
-    """A scripted map reply: the letter of the first key phrase seen in the observations."""
+    """A scripted map reply: the letter of the first key phrase seen in the evidence."""
 
     def reply(messages: Sequence[dict]) -> str:
-        texts = [m["content"] for m in messages if isinstance(m["content"], str)]
-        text = next((t for t in reversed(texts) if "Observations:" in t), "")
-        obs = text.split("Observations:")[-1]
         for phrase, letter in letter_for.items():
-            for line in obs.splitlines():
+            for line in _evidence(messages).splitlines():
                 if phrase in line:
-                    t = (
-                        float(re.search(r"\[(\d+):(\d+):(\d+)", line).groups()[0]) * 3600
-                        + float(re.search(r"\[(\d+):(\d+):(\d+)", line).groups()[1]) * 60
-                        + float(re.search(r"\[(\d+):(\d+):(\d+)", line).groups()[2])
-                    )
                     return json.dumps(
                         {
                             "answer": letter,
                             "confidence": conf,
-                            "time_s": t,
+                            "time_s": _first_time(line),
                             "why": f"reads {phrase}",
                         }
                     )
@@ -134,7 +162,42 @@ def map_reply(letter_for: dict[str, str], conf: float = 0.9):
     return reply
 
 
-PLAN_REPLY = json.dumps({"look_for": ["warehouse 17"], "tools": ["read_text"]})
+def reading(target: str = "warehouse 17", kind: str = "what", calls=(), **extra) -> str:
+    """A scripted question reading (the plan call)."""
+    return json.dumps(
+        {
+            "kind": kind,
+            "target": target,
+            "shows_as": ["text"],
+            "options_are": "things",
+            "search": [target],
+            "calls": list(calls),
+            **extra,
+        }
+    )
+
+
+PLAN_REPLY = reading()
+
+
+def brain(letter_for: dict[str, str], conf: float = 0.9, decide=None, read: str = PLAN_REPLY):
+    """One scripted model for every prompt: the reading, map replies and decisions.
+
+    ``decide`` is a list of decision replies used in turn (then "answer")."""
+    decisions = list(decide or [])
+    mapper = map_reply(letter_for, conf)
+
+    def reply(messages: Sequence[dict]) -> str:
+        text = messages[-1]["content"]
+        if "Read the question" in text:
+            return read
+        if "Budget left" in text:
+            if decisions:
+                return decisions.pop(0)
+            return json.dumps({"action": "answer", "calls": []})
+        return mapper(messages)
+
+    return reply
 
 
 def make_tiny_video(path, seconds: float = 3.0, fps: int = 10, size: tuple[int, int] = (64, 48)):

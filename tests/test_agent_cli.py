@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from vidsleuth.agent.cli.ask import describe_step, format_answer
 from vidsleuth.agent.cli.main import main
-from vidsleuth.agent.prompts import fmt_ts
 from vidsleuth.agent.session import Answer, Evidence
+from vidsleuth.graphs.prompts import fmt_ts
 
 
 def test_fmt_ts():

@@ -26,8 +26,8 @@ from pydantic import BaseModel, Field, ValidationError
 from vidsleuth.errors import VidsleuthError
 
 if TYPE_CHECKING:
-    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store, VideoRecord
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.models.base import ChatModel, Cost
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -42,10 +42,6 @@ class ToolDefinitionError(VidsleuthError, TypeError):
 class ToolCallError(VidsleuthError):
     """A tool call that could not run: unknown tool, arguments that do not fit its schema, or a
     failure inside the tool.  The agent records it in its trace and carries on."""
-
-
-class BudgetExceeded(VidsleuthError):
-    """A tool was asked to spend more than the remaining budget allows (frames, tokens, time)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,8 +186,11 @@ class ToolContext:
 class Tool(Generic[I, O]):
     """One callable unit the agent (or a model) can use; built and checked by :func:`make_tool`.
 
-    ``expensive`` marks tools that decode frames or run heavy models, so a session configured to
-    pause before expensive steps can ask the user first.
+    ``expensive`` marks tools that decode frames or run heavy models: a session configured to
+    pause before expensive steps (``agent_confirm_expensive``) asks the user before calling one.
+    ``role`` is metadata for the agent's defaults and budgets (``search``, ``look``, ``zoom``,
+    ``locate``, ``recall``, ``write``); any other value, or none, is an ordinary tool the model
+    may choose.  Tools with role ``write`` change memory and are never offered to the model.
     """
 
     name: str
@@ -200,6 +199,7 @@ class Tool(Generic[I, O]):
     output_model: type[O]
     fn: Callable[[ToolContext, I], O]
     expensive: bool = False
+    role: str = ""
 
     def __post_init__(self) -> None:
         validate_tool(self)
@@ -230,7 +230,7 @@ class Tool(Generic[I, O]):
         ctx.usage.tool_calls += 1
         try:
             out = self.fn(ctx, inp)
-        except (ToolCallError, BudgetExceeded):
+        except ToolCallError:
             ctx.usage.tool_errors += 1
             raise
         except Exception as err:  # a tool's failure becomes one typed error the agent records
@@ -309,6 +309,7 @@ def make_tool(
     name: str | None = None,
     description: str | None = None,
     expensive: bool = False,
+    role: str = "",
 ) -> Tool[Any, Any]:
     """Build a :class:`Tool` from ``fn(ctx, inp: In) -> Out``: models come from its type hints,
     the description from its docstring (first paragraph) unless given."""
@@ -332,6 +333,7 @@ def make_tool(
         output_model=out_model,
         fn=fn,
         expensive=expensive,
+        role=role,
     )
 
 

@@ -42,10 +42,10 @@ def _has(*modules: str) -> bool:
         return False
 
 
-def _when(*modules: str) -> Callable[[Callable[..., Any]], Any]:
-    """Register the decorated tool only when ``modules`` are importable."""
+def _when(*modules: str, role: str, expensive: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """Register the decorated tool (with its role) only when ``modules`` are importable."""
     if _has(*modules):
-        return tool
+        return tool(role=role, expensive=expensive)
     return lambda fn: fn
 
 
@@ -63,6 +63,11 @@ _PERCEPTION = ("vidsleuth.tools.perception.cache", "vidsleuth.memory.indexer")
 class SearchArgs(BaseModel):
     query: str = Field(description="words likely to be written, said or shown", min_length=1)
     k: int = Field(8, ge=1, le=50, description="how many spans to return")
+    include_earlier_answers: bool = Field(
+        False,
+        description="also return answers remembered from earlier questions (context, not "
+        "evidence: they are marked as earlier answers)",
+    )
 
 
 class RetrieveArgs(BaseModel):
@@ -96,11 +101,15 @@ class FactArgs(BaseModel):
 
 class MentionArgs(BaseModel):
     query: str = Field(
-        description="what to find: a phrase, an object, a colour, or a description such as "
-        '"the on-screen text \'X\'", "the spoken phrase \'X\'", "the red colour flash"',
+        description="what to find: words that are written or said, an object, or a colour",
         min_length=1,
     )
-    k: int = Field(20, ge=1, le=200, description="most moments to return, earliest first")
+    kinds: list[str] | None = Field(
+        None,
+        description="only these kinds of observation: ocr (text on screen), speech, subtitle, "
+        "object, tag (scene labels), colour (full-frame colour), caption; omit for all",
+    )
+    k: int = Field(20, ge=1, le=200, description="most moments to return, best first")
 
 
 class LookArgs(SpanArgs):
@@ -190,20 +199,21 @@ def _frame_perceive(ctx: ToolContext, name: str, inp: SpanArgs, source: str) -> 
 
 
 # ------------------------------------------------------------------------------ tools
-@_when(*_MEMORY)
+@_when(*_MEMORY, role="search")
 def search_memory(ctx: ToolContext, inp: SearchArgs) -> Findings:
     """Search what is remembered about the video (chunk and segment texts of what was read,
     heard and seen, and facts learned earlier in sessions) by meaning; best spans first."""
     mem = _memory(ctx)
     hits = mem["episodic"].search(ctx.video_id, inp.query, level=["chunk", "segment"], k=inp.k)
-    hits += mem["session"].recall(ctx.video_id, inp.query, k=max(1, inp.k // 4))
+    if inp.include_earlier_answers:
+        hits += mem["session"].recall(ctx.video_id, inp.query, k=max(1, inp.k // 4))
     hits.sort(key=lambda r: -(r.score or 0.0))
     return Findings(
         findings=[
             Finding(
                 t_start=r.t_start,
                 t_end=r.t_end,
-                kind=f"memory.{r.level}",
+                kind="answer" if r.kind == "session" else f"memory.{r.level}",
                 text=r.text,
                 score=r.score,
                 source=f"search_memory:{r.kind}",
@@ -226,7 +236,7 @@ def _text_embedder(ctx: ToolContext) -> Any:
     return ctx.resource("text_embedder", load)
 
 
-@_when(*_RETRIEVAL)
+@_when(*_RETRIEVAL, role="search")
 def retrieve_chunks(ctx: ToolContext, inp: RetrieveArgs) -> Findings:
     """Rank the video's 4-second chunks by how likely they show what is asked (the learned R-VLM
     scorer over frozen visual and text features); best chunks first, with their scores."""
@@ -273,7 +283,7 @@ def retrieve_chunks(ctx: ToolContext, inp: RetrieveArgs) -> Findings:
     )
 
 
-@_when(*_MEMORY)
+@_when(*_MEMORY, role="recall")
 def recall_entity(ctx: ToolContext, inp: EntityArgs) -> Findings:
     """Recall a named person, place or thing: when it was seen and the facts known about it."""
     from vidsleuth.errors import VidsleuthError
@@ -297,7 +307,7 @@ def recall_entity(ctx: ToolContext, inp: EntityArgs) -> Findings:
     return Findings(findings=out)
 
 
-@_when(*_MEMORY)
+@_when(*_MEMORY, role="write")
 def remember_fact(ctx: ToolContext, inp: FactArgs) -> Findings:
     """Remember a fact learned while answering (with its evidence), for later questions."""
     rec = _memory(ctx)["session"].remember(
@@ -309,19 +319,19 @@ def remember_fact(ctx: ToolContext, inp: FactArgs) -> Findings:
     return Findings(note=f"remembered {rec.id}")
 
 
-@_when(*_PERCEPTION)
+@_when(*_PERCEPTION, role="look")
 def read_text(ctx: ToolContext, inp: SpanArgs) -> Findings:
     """Read the on-screen text (OCR) in a span of the video, from the coarse index's frames."""
     return _frame_perceive(ctx, "ocr", inp, "read_text")
 
 
-@_when(*_PERCEPTION)
+@_when(*_PERCEPTION, role="look")
 def detect_objects(ctx: ToolContext, inp: SpanArgs) -> Findings:
     """Detect objects (COCO classes) in a span of the video, from the coarse index's frames."""
     return _frame_perceive(ctx, "objects", inp, "detect_objects")
 
 
-@_when(*_PERCEPTION)
+@_when(*_PERCEPTION, role="look")
 def transcribe(ctx: ToolContext, inp: SpanArgs) -> Findings:
     """Transcribe the speech (and read the subtitles) in a span of the video."""
     from vidsleuth.tools.perception.cache import perceive_cached
@@ -351,7 +361,7 @@ def transcribe(ctx: ToolContext, inp: SpanArgs) -> Findings:
     return Findings(findings=out)
 
 
-@_when(*_PERCEPTION, "vidsleuth.tools.video")
+@_when(*_PERCEPTION, "vidsleuth.tools.video", role="zoom", expensive=True)
 def inspect_interval(ctx: ToolContext, inp: ZoomArgs) -> Findings:
     """Zoom into a span: decode it at a higher frame rate and resolution and run the looking
     tools on every decoded frame.  Decodes only this span; results are cached in the store."""
@@ -400,7 +410,7 @@ def inspect_interval(ctx: ToolContext, inp: ZoomArgs) -> Findings:
     return Findings(findings=out, frames_decoded=decoded, note=f"{len(perceivers)} looker(s)")
 
 
-@_when("vidsleuth.tools.video")
+@_when("vidsleuth.tools.video", role="look", expensive=True)
 def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
     """Look at the middle frame of a span with the vision-language model (only when the
     configured chat model accepts images)."""
@@ -437,10 +447,11 @@ def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
     )
 
 
-@_when(*_PERCEPTION)
+@_when(*_PERCEPTION, role="locate")
 def find_mentions(ctx: ToolContext, inp: MentionArgs) -> Findings:
-    """Find every moment of the whole video where a phrase is read or heard, an object is seen
-    or a colour flashes, from the cached coarse perception (no decoding, no model call)."""
+    """Find every moment of the whole video where words are read or heard, an object or scene
+    label is seen or the frame turns one colour, from the cached coarse perception (no decoding,
+    no model call); best matches first."""
     from vidsleuth.tools import evidence
 
     assert ctx.store is not None and ctx.record is not None
@@ -455,7 +466,7 @@ def find_mentions(ctx: ToolContext, inp: MentionArgs) -> Findings:
         return evidence.embedding_similarity(load_text_embedder(ctx.settings))
 
     sim = ctx.resource("label_similarity", similarity)
-    hits = evidence.locate(moments, inp.query, sim)
+    hits = evidence.locate(moments, inp.query, inp.kinds, sim)
     return Findings(
         findings=[
             Finding(

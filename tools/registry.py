@@ -151,6 +151,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     expensive: bool = False,
+    role: str = "",
     registry: ToolRegistry | None = None,
 ) -> Callable[[Callable[..., Any]], Tool[Any, Any]]: ...
 
@@ -162,17 +163,18 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     expensive: bool = False,
+    role: str = "",
     registry: ToolRegistry | None = None,
 ) -> Any:
     """Turn ``def fn(ctx: ToolContext, inp: In) -> Out`` into a registered :class:`Tool`.
 
-    Used bare (``@tool``) or with options (``@tool(name=..., expensive=True)``).  The contract is
-    validated here, so a broken tool fails when its module is imported.  Registers into
-    :data:`REGISTRY` unless another ``registry`` is given.
+    Used bare (``@tool``) or with options (``@tool(name=..., expensive=True, role="look")``).
+    The contract is validated here, so a broken tool fails when its module is imported.
+    Registers into :data:`REGISTRY` unless another ``registry`` is given.
     """
 
     def wrap(f: Callable[..., Any]) -> Tool[Any, Any]:
-        t = make_tool(f, name=name, description=description, expensive=expensive)
+        t = make_tool(f, name=name, description=description, expensive=expensive, role=role)
         return (registry if registry is not None else REGISTRY).register(t)
 
     return wrap(fn) if fn is not None else wrap

@@ -80,6 +80,32 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, description="re-asks after an unusable JSON reply")
     model_device: str = Field("auto", description="transformers/torch device: auto, cpu, cuda")
 
+    # --- vision-language perceiver (issue 13) -------------------------------------------------
+    # A VLM that *sees* (captions chunks, answers looks), apart from the chat model that reasons.
+    vlm_backend: Literal["none", "openai-compatible", "vllm", "transformers"] = Field(
+        "none", description="vision-language perceiver backend (none: see through OCR/objects/tags)"
+    )
+    vlm_model: str | None = Field(
+        None, description="VLM: served model name, local folder or hub id (Qwen2.5-VL, SmolVLM...)"
+    )
+    vlm_base_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="OpenAI-compatible VLM server (vllm serve ...)"
+    )
+    vlm_api_key: str | None = Field(None, description="bearer token for the VLM server")
+    vlm_concurrency: int = Field(
+        8, ge=1, description="VLM requests in flight (openai-compatible) / prompts per batch"
+    )
+    vlm_timeout: float = Field(120.0, gt=0, description="seconds one VLM request may take")
+    vlm_retries: int = Field(
+        3, ge=0, description="re-sends of a VLM request after a timeout or HTTP 5xx (with backoff)"
+    )
+    vlm_max_side: int = Field(
+        768, ge=32, description="frames are shrunk to this longest side (px) before the VLM"
+    )
+    vlm_max_images: int = Field(8, ge=1, description="at most this many images in one request")
+    caption_frames: int = Field(4, ge=1, description="frames of a chunk in one caption request")
+    caption_max_tokens: int = Field(96, ge=8, description="max tokens of one chunk caption")
+
     # --- memory (issue 4) -------------------------------------------------------------------
     chroma_url: str | None = Field(
         None, description="Chroma server URL (http://host:port); unset: embedded store, one writer"
@@ -117,10 +143,18 @@ class Settings(BaseSettings):
     agent_map_groups: int = Field(2, ge=1, description="evidence groups answered per round")
     agent_group_lines: int = Field(16, ge=1, description="evidence lines in one map prompt")
     agent_answer_tokens: int = Field(96, ge=16, description="max tokens of one map reply")
-    agent_plan_with_model: bool = Field(True, description="ask the model what to look for")
+    agent_plan_with_model: bool = Field(
+        True, description="ask the model to read the question (kind, target, extra tool calls)"
+    )
+    agent_plan_tokens: int = Field(160, ge=32, description="max tokens of the question reading")
+    agent_decide_tokens: int = Field(
+        160, ge=32, description="max tokens of one next-step decision (tool calls or answer)"
+    )
     agent_zoom_fps: float = Field(2.0, gt=0, description="frame rate when zooming into a span")
     agent_zoom_max_side: int = Field(960, ge=64, description="frame size when zooming (px)")
-    agent_zoom_spans: int = Field(2, ge=1, description="spans zoomed into per refine round")
+    agent_zoom_spans: int = Field(
+        2, ge=1, description="spans zoomed into by the default next round (no model decision)"
+    )
     agent_confirm_expensive: bool = Field(False, description="pause for the user before zooming")
 
     @field_validator("store", mode="before")

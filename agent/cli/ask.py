@@ -27,7 +27,7 @@ ConfirmOpt = Annotated[
 
 def describe_step(node: str, update: dict[str, Any]) -> list[str]:
     """One-line summaries of what a step did, for the live stream."""
-    from vidsleuth.agent.prompts import fmt_span
+    from vidsleuth.graphs.prompts import fmt_span
 
     lines = []
     for t in update.get("trace") or []:
@@ -73,10 +73,12 @@ def _stream(quiet: bool) -> Any:
 
 
 def _confirm(payload: dict[str, Any]) -> bool:
-    from vidsleuth.agent.prompts import fmt_span
+    from vidsleuth.graphs.prompts import fmt_span
 
     spans = ", ".join(fmt_span(a, b) for a, b in payload.get("spans", []))
-    sys.stderr.write(f"vidsleuth: zoom into {spans} (~{payload.get('frames', 0)} frames)? [Y/n] ")
+    tool = payload.get("tool", "zoom")
+    where = f" on {spans}" if spans else ""
+    sys.stderr.write(f"vidsleuth: run {tool}{where} (~{payload.get('frames', 0)} frames)? [Y/n] ")
     sys.stderr.flush()
     try:
         with open("/dev/tty") as tty:
@@ -87,7 +89,7 @@ def _confirm(payload: dict[str, Any]) -> bool:
 
 
 def format_answer(ans: Any) -> str:
-    from vidsleuth.agent.prompts import fmt_ts
+    from vidsleuth.graphs.prompts import fmt_ts
 
     head = ans.answer or "(no answer)"
     if ans.options and ans.answer_text:

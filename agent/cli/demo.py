@@ -61,10 +61,10 @@ def _ask_demo_questions(cfg: Settings, video: Path, meta: Path, seed: int) -> No
     """One *what* question per needle kind (the haystack builders), answered by the agent."""
     import time
 
-    from vidsleuth.agent.prompts import fmt_span
     from vidsleuth.agent.session import VideoAgent
     from vidsleuth.evals.haystack import KINDS, build_questions
     from vidsleuth.evals.synth.schema import load_needles
+    from vidsleuth.graphs.prompts import fmt_span
 
     manifest = load_needles(meta).model_dump()
     questions = build_questions(manifest, video.stem, seed=int(manifest["seed"]))

@@ -1,0 +1,131 @@
+"""Arithmetic on located evidence: counting, ordering, and matching times to time options.
+
+A small model is poor at counting timestamped lines or comparing clock times, and good at
+reading a sentence that states the result.  So when the model's reading of the question says
+*how many*, *which first/last* or that the options are times, the agent computes the answer-
+relevant fact from the moments ``find_mentions`` located over the whole video and hands it to the
+model as one more evidence line (kind ``count``, ``order`` or ``located``), with the times it
+rests on.  What to count or order, and what the options are, comes from the model's reading;
+nothing here knows any benchmark's wording.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from vidsleuth.graphs.prompts import fmt_span
+from vidsleuth.options import LETTERS
+
+Finding = dict[str, Any]
+
+_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}(?::\d{2}){1,2})(?![\d:])")
+
+
+def clock_seconds(text: str) -> float:
+    """``"1:02:03"`` -> 3723.0, ``"02:03"`` -> 123.0."""
+    t = 0
+    for p in text.split(":"):
+        t = t * 60 + int(p)
+    return float(t)
+
+
+def parse_time_span(option: str) -> tuple[float, float] | None:
+    """The time span an option names: two clock times (``00:01:23-00:01:29``, ``1:23 to 1:29``)
+    give a window, one gives a point; None when the option names no clock time."""
+    found = [clock_seconds(m) for m in _CLOCK.findall(option)]
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0], found[0]
+    a, b = found[0], found[1]
+    return (a, b) if a <= b else (b, a)
+
+
+def occurrences(hits: Sequence[Finding], gap: float) -> list[Finding]:
+    """Located moments merged into separate occurrences: moments closer than ``gap`` seconds
+    are one occurrence (the same thing seen in neighbouring chunks)."""
+    out: list[Finding] = []
+    for h in sorted(hits, key=lambda h: float(h["t_start"])):
+        if out and float(h["t_start"]) <= float(out[-1]["t_end"]) + gap:
+            out[-1] = {**out[-1], "t_end": max(float(out[-1]["t_end"]), float(h["t_end"]))}
+        else:
+            out.append(dict(h))
+    return out
+
+
+def _span(a: float, b: float) -> str:
+    return fmt_span(a, b)
+
+
+def count_line(target: str, hits: Sequence[Finding], gap: float) -> Finding | None:
+    """``'X' located at N separate moments: ...`` (None when nothing was located)."""
+    occ = occurrences(hits, gap)
+    if not occ:
+        return None
+    times = ", ".join(_span(o["t_start"], o["t_end"]) for o in occ[:12])
+    return {
+        "t_start": float(occ[0]["t_start"]),
+        "t_end": float(occ[-1]["t_end"]),
+        "kind": "count",
+        "text": f"'{target}' located at {len(occ)} separate moment(s): {times}",
+        "score": max(float(h.get("score") or 0.0) for h in hits),
+        "source": "arithmetic:count",
+    }
+
+
+def order_line(
+    options: Sequence[str], located: Sequence[Sequence[Finding]], latest: bool = False
+) -> Finding | None:
+    """The options ordered by when each was first (or last) located; None when none was."""
+    firsts = []
+    for i, hits in enumerate(located):
+        if hits:
+            t = (max if latest else min)(float(h["t_start"]) for h in hits)
+            firsts.append((t, i))
+    if not firsts:
+        return None
+    firsts.sort(reverse=latest)
+    parts = [f"{LETTERS[i]} '{options[i]}' at {_span(t, t)[:8]}" for t, i in firsts]
+    missing = [LETTERS[i] for i in range(len(options)) if not located[i]]
+    word = "last" if latest else "first"
+    text = f"options by when they are {word} located: " + "; ".join(parts)
+    if missing:
+        text += f"; not located: {', '.join(missing)}"
+    return {
+        "t_start": firsts[0][0],
+        "t_end": firsts[0][0],
+        "kind": "order",
+        "text": text,
+        "score": 1.0,
+        "source": "arithmetic:order",
+    }
+
+
+def window_lines(
+    target: str, options: Sequence[str], hits: Sequence[Finding], gap: float
+) -> list[Finding]:
+    """For time options: where the target was located and which option's window holds it."""
+    spans = [parse_time_span(o) for o in options]
+    out: list[Finding] = []
+    for o in occurrences(hits, gap)[:6]:
+        a, b = float(o["t_start"]), float(o["t_end"])
+        inside = [
+            LETTERS[i]
+            for i, sp in enumerate(spans)
+            if sp is not None and sp[0] - 1.0 <= b and a <= sp[1] + 1.0
+        ]
+        where = f"inside option {', '.join(inside)}" if inside else "inside no option's window"
+        out.append(
+            {
+                "t_start": a,
+                "t_end": b,
+                "kind": "located",
+                "text": f"'{target}' located at {_span(a, b)} ({where}); seen as {o.get('kind')}: "
+                f"{str(o.get('text', ''))[:60]}",
+                "score": float(o.get("score") or 0.0),
+                "source": "arithmetic:window",
+            }
+        )
+    return out
