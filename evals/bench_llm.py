@@ -6,18 +6,29 @@ then the question and options last.  Each model is timed three ways:
 
 * ``cold``: first call after loading (the whole prompt is evaluated);
 * ``warm``: the same observations with a reworded question (llama.cpp reuses the cached prefix);
+* ``restored``: a *new process* that restores the prompt cache the first one saved
+  (:mod:`vidsleuth.tools.models.prompt_cache`, llama.cpp slot save/restore) and asks a third
+  wording: what the first question of a new ``vidsleuth ask`` costs once the cache persists;
 * plus llama.cpp's own prompt and generation speeds (tokens/s).
 
+Seconds are printed with their ratio to the ``cold`` call of the same invocation (same machine
+load).  The restored call's seconds exclude loading the model (``load_s``) and the restore itself
+(``restore_s``), which are reported beside it.
+
 It also records whether the chosen letter and the cited time are right.  Run:
-``python -m vidsleuth.evals.bench_llm [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--json]``.
+``python -m vidsleuth.evals.bench_llm [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--json]
+[--no-restore] [--store DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -27,6 +38,7 @@ ANSWER = "B"
 ANSWER_TIME = 848.0
 QUESTION = "What colour was the car that drove into the warehouse?"
 QUESTION_REWORDED = "Which colour is the car that entered the warehouse?"
+QUESTION_RESTORED = "What colour of car went into the warehouse?"
 
 _PLACES = ["parking lot", "loading dock", "office corridor", "street corner", "warehouse gate"]
 _OBJECTS = ["person 0.91", "bicycle 0.64", "truck 0.72", "dog 0.58", "chair 0.66", "car 0.81"]
@@ -66,10 +78,9 @@ def observations(n: int = 22) -> list[str]:
     return lines
 
 
-def run_model(name: str, *, threads: int, store: str | None) -> dict[str, Any]:
+def _load_model(name: str, *, threads: int, store: str | None) -> tuple[Any, float, float]:
     from vidsleuth.settings import Settings
     from vidsleuth.tools.models.factory import load_chat_model
-    from vidsleuth.tools.models.testing import mc_messages
 
     flags: dict[str, Any] = {"chat_model": name, "llm_threads": threads, "chat_backend": "llamacpp"}
     if store:
@@ -80,7 +91,38 @@ def run_model(name: str, *, threads: int, store: str | None) -> dict[str, Any]:
     t_verify = time.perf_counter() - t0
     model._load()  # type: ignore[attr-defined]
     t_load = time.perf_counter() - t0 - t_verify
-    obs = observations()
+    return model, t_verify, t_load
+
+
+def _ask(model: Any, question: str) -> dict[str, Any]:
+    from vidsleuth.tools.models.testing import mc_messages
+
+    res = model.chat(mc_messages(observations(), question, OPTIONS), max_tokens=96, schema=MCAnswer)
+    timings = getattr(model, "last_timings", {})
+    parsed = res.parsed if isinstance(res.parsed, MCAnswer) else None
+    return {
+        "seconds": round(res.usage.seconds, 2),
+        "prompt_tokens": res.usage.prompt_tokens,
+        "cached_tokens": res.usage.cached_tokens,
+        "completion_tokens": res.usage.completion_tokens,
+        "prompt_tok_per_s": round(timings.get("prompt_per_second", 0.0), 1),
+        "gen_tok_per_s": round(timings.get("predicted_per_second", 0.0), 1),
+        "retries": res.usage.retries,
+        "failures": res.usage.failures,
+        "answer": parsed.answer if parsed else None,
+        "time_s": parsed.time_s if parsed else None,
+        "letter_ok": bool(parsed and parsed.answer == ANSWER),
+        "time_ok": bool(parsed and abs(parsed.time_s - ANSWER_TIME) < 1.0),
+        "reason": parsed.reason if parsed else res.text[:200],
+    }
+
+
+def run_model(
+    name: str, *, threads: int, store: str | None, restore: bool = True
+) -> dict[str, Any]:
+    from vidsleuth.tools.models.prompt_cache import save_prompt_cache
+
+    model, t_verify, t_load = _load_model(name, threads=threads, store=store)
     result: dict[str, Any] = {
         "model": name,
         "threads": threads,
@@ -88,26 +130,53 @@ def run_model(name: str, *, threads: int, store: str | None) -> dict[str, Any]:
         "load_s": t_load,
     }
     for label, question in (("cold", QUESTION), ("warm", QUESTION_REWORDED)):
-        res = model.chat(mc_messages(obs, question, OPTIONS), max_tokens=96, schema=MCAnswer)
-        timings = getattr(model, "last_timings", {})
-        parsed = res.parsed if isinstance(res.parsed, MCAnswer) else None
-        result[label] = {
-            "seconds": round(res.usage.seconds, 2),
-            "prompt_tokens": res.usage.prompt_tokens,
-            "cached_tokens": res.usage.cached_tokens,
-            "completion_tokens": res.usage.completion_tokens,
-            "prompt_tok_per_s": round(timings.get("prompt_per_second", 0.0), 1),
-            "gen_tok_per_s": round(timings.get("predicted_per_second", 0.0), 1),
-            "retries": res.usage.retries,
-            "failures": res.usage.failures,
-            "answer": parsed.answer if parsed else None,
-            "time_s": parsed.time_s if parsed else None,
-            "letter_ok": bool(parsed and parsed.answer == ANSWER),
-            "time_ok": bool(parsed and abs(parsed.time_s - ANSWER_TIME) < 1.0),
-            "reason": parsed.reason if parsed else res.text[:200],
-        }
+        result[label] = _ask(model, question)
+    if restore:
+        with tempfile.TemporaryDirectory(prefix="bench-llm-cache-") as tmp:
+            path = Path(tmp) / "prompt-cache.bin"
+            t0 = time.perf_counter()
+            saved = save_prompt_cache(model, path)
+            save_s = time.perf_counter() - t0
+            model.close()  # free memory and cores for the second process
+            if saved:
+                result["restored"] = _child_restore(name, threads=threads, store=store, path=path)
+                result["restored"].update(
+                    save_s=round(save_s, 3), file_mb=round(path.stat().st_size / 2**20, 1)
+                )
+            else:
+                result["restored"] = {"error": "the prompt cache could not be saved"}
     model.close()
+    cold = result["cold"]["seconds"] or float("nan")
+    for label in ("cold", "warm", "restored"):
+        if label in result and "seconds" in result[label]:
+            result[label]["ratio_to_cold"] = round(result[label]["seconds"] / cold, 3)
     return result
+
+
+def _child_restore(name: str, *, threads: int, store: str | None, path: Path) -> dict[str, Any]:
+    """Run :func:`restored_call` in a fresh interpreter (nothing cached in memory)."""
+    cmd = [sys.executable, "-m", "vidsleuth.evals.bench_llm", "--models", name]
+    cmd += ["--threads", str(threads), "--restore-child", str(path)]
+    if store:
+        cmd += ["--store", store]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        return {"error": f"child exited {proc.returncode}: {proc.stderr[-800:]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def restored_call(name: str, *, threads: int, store: str | None, path: Path) -> dict[str, Any]:
+    """Load the model, restore the prompt cache at ``path``, ask a third wording."""
+    from vidsleuth.tools.models.prompt_cache import load_prompt_cache
+
+    model, _, t_load = _load_model(name, threads=threads, store=store)
+    t0 = time.perf_counter()
+    tokens = load_prompt_cache(model, path)
+    restore_s = time.perf_counter() - t0
+    out = _ask(model, QUESTION_RESTORED)
+    out.update(load_s=round(t_load, 2), restore_s=round(restore_s, 3), restored_tokens=tokens)
+    model.close()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +185,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--store", default=None, help="store folder (model cache under models/)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--no-restore", action="store_true", help="skip the new-process prompt-cache restore"
+    )
+    ap.add_argument("--restore-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    results = [run_model(m, threads=args.threads, store=args.store) for m in args.models.split(",")]
+    if args.restore_child:  # internal: the second process of the restore measurement
+        out = restored_call(
+            args.models.split(",")[0],
+            threads=args.threads,
+            store=args.store,
+            path=Path(args.restore_child),
+        )
+        sys.stdout.write(json.dumps(out) + "\n")
+        return 0
+    results = [
+        run_model(m, threads=args.threads, store=args.store, restore=not args.no_restore)
+        for m in args.models.split(",")
+    ]
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return 0
@@ -126,15 +211,27 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['model']}  threads={r['threads']}  "
             f"verify {r['verify_s']:.1f}s  load {r['load_s']:.1f}s"
         )
-        for label in ("cold", "warm"):
-            c = r[label]
+        for label in ("cold", "warm", "restored"):
+            c = r.get(label)
+            if c is None:
+                continue
+            if "error" in c:
+                print(f"  {label}: {c['error']}")
+                continue
             print(
-                f"  {label}: {c['seconds']:6.2f}s  prompt {c['prompt_tokens']} tok "
+                f"  {label:8s}: {c['seconds']:6.2f}s (x{c['ratio_to_cold']:.3f} of cold)  "
+                f"prompt {c['prompt_tokens']} tok "
                 f"({c['cached_tokens']} cached, {c['prompt_tok_per_s']} tok/s)  "
                 f"gen {c['completion_tokens']} tok ({c['gen_tok_per_s']} tok/s)  "
                 f"answer={c['answer']} t={c['time_s']} letter_ok={c['letter_ok']} "
                 f"time_ok={c['time_ok']} retries={c['retries']} failures={c['failures']}"
             )
+            if label == "restored":
+                print(
+                    f"            new process: load {c['load_s']:.1f}s, restore "
+                    f"{c['restore_s']:.2f}s ({c['restored_tokens']} tokens, {c['file_mb']} MB "
+                    f"file, saved in {c['save_s']:.2f}s)"
+                )
     return 0
 
 
