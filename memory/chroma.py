@@ -322,7 +322,7 @@ class ChromaStore:
                 return
             self._collections.clear()
             with contextlib.suppress(Exception):
-                self.client.close()
+                getattr(self.client, "close", lambda: None)()  # not every Chroma client has it
             if self._lock is not None:
                 # Drop Chroma's per-path system cache: the next open must re-read the files that
                 # another process may have changed while this one did not hold the lock.

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, Field
 
 from vidsleuth.memory.records import MemoryRecord, VectorMemory, record_id
-from vidsleuth.memory.store import version_of
+from vidsleuth.versions import version_of
 
 if TYPE_CHECKING:
     from vidsleuth.tools.models.base import ChatModel

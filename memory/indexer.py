@@ -12,7 +12,6 @@ moment loses at most the frames in flight, and the next run decodes only the mis
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -22,9 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vidsleuth.settings import Settings
 from vidsleuth.errors import VideoError
 from vidsleuth.memory.store import Store, VideoRecord, encode_jpeg
+from vidsleuth.settings import Settings
+from vidsleuth.tools.video.chunks import chunk_plan_for, plan_key
 
 FrameRow = tuple[float, float, bool, bytes]
 
@@ -65,23 +65,6 @@ def decode_batch(
 
     frames = sample_frames(path, list(times), max_side=max_side, decoder=decoder)
     return [(tr, f.t, f.key, encode_jpeg(f.image)) for tr, f in zip(times, frames, strict=True)]
-
-
-def chunk_plan_for(record: VideoRecord, settings: Settings) -> Any:
-    """The chunk plan the settings ask for (its ``key`` names the stored frames)."""
-    from vidsleuth.tools.video.chunks import plan_chunks
-
-    return plan_chunks(
-        record.probe.duration_s,
-        chunk_seconds=settings.chunk_seconds,
-        sample_fps=settings.sample_fps,
-        segment_seconds=settings.segment_seconds,
-    )
-
-
-def plan_key(plan: Any, settings: Settings) -> str:
-    """The stored-frames key: chunk plan parameters plus the cached frame size."""
-    return f"{plan.key}-max{settings.thumb_max_side}"
 
 
 def index_video(
@@ -223,10 +206,3 @@ def _contiguous_runs(chunks: list[Any]) -> list[list[Any]]:
         else:
             runs.append([c])
     return runs
-
-
-def default_workers() -> int:
-    """Decoder processes to use by default: the cores this process may run on."""
-    return max(
-        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )

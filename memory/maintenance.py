@@ -99,19 +99,14 @@ def verify_collection(col: Collection, report: VerifyReport, batch: int = 500) -
         part = ids[s : s + batch]
         try:
             got = col.get(ids=part, include=["embeddings", "documents", "metadatas"])
-            rows = dict(
-                zip(
-                    got["ids"],
-                    zip(got["embeddings"], got["documents"], got["metadatas"], strict=True),
-                    strict=True,
-                )
-            )
+            rows = dict(zip(got["ids"], zip(*_included(got), strict=True), strict=True))
         except Exception:
             rows = {}
             for rid in part:  # find which ids of the batch are unreadable
                 try:
                     one = col.get(ids=[rid], include=["embeddings", "documents", "metadatas"])
-                    rows[rid] = (one["embeddings"][0], one["documents"][0], one["metadatas"][0])
+                    emb, docs, metas = _included(one)
+                    rows[rid] = (emb[0], docs[0], metas[0])
                 except Exception as err:
                     report.broken.append(BrokenRecord(col.name, rid, f"unreadable: {err}"))
         for rid in part:
@@ -122,6 +117,15 @@ def verify_collection(col: Collection, report: VerifyReport, batch: int = 500) -
             problem = _check(rid, *rows[rid], dim)
             if problem:
                 report.broken.append(BrokenRecord(col.name, rid, problem))
+
+
+def _included(got: Any) -> tuple[Any, Any, Any]:
+    """Embeddings, documents and metadatas of a ``get`` that asked for them (Chroma types them
+    optional); an absent one is an unreadable batch."""
+    emb, docs, metas = got["embeddings"], got["documents"], got["metadatas"]
+    if emb is None or docs is None or metas is None:
+        raise ValueError("the read returned no embeddings, documents or metadatas")
+    return emb, docs, metas
 
 
 def verify(store: ChromaStore, progress: Callable[[str], None] | None = None) -> VerifyReport:

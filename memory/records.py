@@ -15,6 +15,7 @@ process killed mid-write leaves the whole record or none of it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 import time
@@ -359,7 +360,11 @@ class VectorMemory:
         col = self._collection(video_id, create=False)
         if col is None:
             return []
-        q = self.embed_query(text) if vector is None else _as_matrix(vector, self.embedder.dim)
+        if vector is not None:
+            q = _as_matrix(vector, self.embedder.dim)
+        else:
+            assert text is not None  # one of the two is given (checked above)
+            q = self.embed_query(text)
         n = col.count()
         if n == 0:
             return []
@@ -417,7 +422,8 @@ class VectorMemory:
         recs.sort(key=lambda r: (r.t_start, r.t_end, r.level, r.id))
         return recs[:limit] if limit is not None else recs
 
-    def get(self, video_id: str, ids: Iterable[str]) -> list[MemoryRecord]:
+    # ``list`` here is the method above, hence ``builtins.list`` for the type.
+    def get(self, video_id: str, ids: Iterable[str]) -> builtins.list[MemoryRecord]:
         """Records by id (missing ids are left out)."""
         col = self._collection(video_id, create=False)
         ids = list(ids)

@@ -32,7 +32,8 @@ from pydantic import BaseModel, Field
 
 from vidsleuth.errors import StoreError
 from vidsleuth.memory.records import InvalidQuery, MemoryRecord, VectorMemory, record_id
-from vidsleuth.memory.store import version_of
+from vidsleuth.spans import Span, merge_spans
+from vidsleuth.versions import version_of
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from vidsleuth.memory.episodic import EpisodicMemory, ObservationLike
     from vidsleuth.tools.models.base import Embedder
 
-Span = tuple[float, float]
 ENTITY_PRODUCER = "semantic.entity"
 FACT_PRODUCER = "semantic.fact"
 GRAPH_FORMAT = 1
@@ -50,17 +50,6 @@ GRAPH_FORMAT = 1
 def normalize_name(name: str) -> str:
     """Case-, space- and punctuation-insensitive key of a name ("Dr. Smith" == "dr smith")."""
     return " ".join(re.findall(r"[\w']+", name.lower()))
-
-
-def merge_spans(spans: Iterable[Sequence[float]], gap: float = 0.0) -> list[Span]:
-    """Sorted, merged spans; spans closer than ``gap`` seconds are joined."""
-    out: list[list[float]] = []
-    for s, e in sorted((float(a), float(b)) for a, b in spans):
-        if out and s <= out[-1][1] + gap:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
 
 
 class Entity(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from vidsleuth.memory.records import InvalidQuery, MemoryRecord, VectorMemory, record_id
-from vidsleuth.memory.semantic import merge_spans
+from vidsleuth.spans import merge_spans
 
 if TYPE_CHECKING:
     from vidsleuth.memory.semantic import SemanticMemory

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vidsleuth.errors import StoreError, VideoError
+from vidsleuth.versions import version_of as version_of  # re-exported for the store's users
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,16 +88,6 @@ CREATE TABLE IF NOT EXISTS artifacts (
 
 _SAMPLE_BLOCKS = 32
 _BLOCK = 64 * 1024
-
-
-def version_of(**params: Any) -> str:
-    """A short, stable hash of a producer's model id, prompt hash and parameters.
-
-    Stable across processes and Python versions (sorted JSON, not ``hash()``), so the same
-    settings always find the same stored artifacts.
-    """
-    blob = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.blake2b(blob.encode(), digest_size=6).hexdigest()
 
 
 def check_video_path(path: str | Path) -> Path:

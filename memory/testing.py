@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from vidsleuth.text import tokens
 from vidsleuth.tools.models.base import UnsupportedModality
-
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 class HashingEmbedder:
@@ -30,7 +28,7 @@ class HashingEmbedder:
         self.id = f"{name}-{dim}"
 
     def _vector(self, text: str) -> np.ndarray:
-        words = _WORD.findall(text.lower())
+        words = tokens(text)
         feats = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         v = np.zeros(self.dim, dtype=np.float32)
         for f in feats:

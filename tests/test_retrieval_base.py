@@ -111,9 +111,9 @@ def test_metrics_by_hand() -> None:
 
 
 def test_missing_features_error_names_video_and_command(tmp_path: Path, counter_video) -> None:  # type: ignore[no-untyped-def]
-    from vidsleuth.settings import Settings
     from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
     from vidsleuth.memory.store import Store
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.retrieval.features import load_video_features
 
     s = Settings(store=tmp_path / "store", workers=1)

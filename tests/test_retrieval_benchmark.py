@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from vidsleuth.agent.cli.main import main
-from vidsleuth.tools.retrieval.data import benchmark_videos, build_examples
+from vidsleuth.evals.retrieval_data import benchmark_videos
+from vidsleuth.tools.retrieval.data import build_examples
 from vidsleuth.tools.retrieval.train import EmptyTrainingSetError
 
 

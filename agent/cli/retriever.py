@@ -88,13 +88,9 @@ def _prepare(
     perceive: str | None = None,
 ) -> tuple[list[Any], list[Any]]:
     from vidsleuth.errors import ConfigError
+    from vidsleuth.evals.retrieval_data import benchmark_videos, find_needle_videos
     from vidsleuth.memory.store import Store
-    from vidsleuth.tools.retrieval.data import (
-        benchmark_videos,
-        find_needle_videos,
-        prepare_videos,
-        retrieval_perceivers,
-    )
+    from vidsleuth.tools.retrieval.data import prepare_videos, retrieval_perceivers
 
     if task is None:
         needle_videos = [nv for d in data for nv in find_needle_videos(d)]

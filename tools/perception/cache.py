@@ -17,8 +17,8 @@ import numpy as np
 from vidsleuth.tools.perception.types import Observation, Perceiver
 
 if TYPE_CHECKING:
-    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store, VideoRecord
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.video import ChunkPlan, Frame
 
 Progress = Callable[[str, int, int], None]
@@ -231,7 +231,7 @@ def _perceive_group(
 
 def _sources_key(perceiver: Perceiver, path: str) -> str:
     """Subtitles depend on sidecar files that can change: key on their names, sizes and mtimes."""
-    from vidsleuth.memory.store import version_of
+    from vidsleuth.versions import version_of
 
     sources = getattr(perceiver, "sources", lambda _p: [])(path)
     stamp = []

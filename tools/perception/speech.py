@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vidsleuth.errors import VideoError
-from vidsleuth.memory.store import version_of
 from vidsleuth.tools.perception.assets import Asset
 from vidsleuth.tools.perception.types import Observation
+from vidsleuth.versions import version_of
 
 if TYPE_CHECKING:
     from vidsleuth.tools.video import Frame

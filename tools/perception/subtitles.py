@@ -14,8 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidsleuth.memory.store import version_of
 from vidsleuth.tools.perception.types import Observation
+from vidsleuth.versions import version_of
 
 if TYPE_CHECKING:
     from vidsleuth.tools.video import Frame

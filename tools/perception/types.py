@@ -3,7 +3,7 @@
 A perceiver turns frames (with their true timestamps) or an interval of a video's timeline into
 typed :class:`Observation` records.  Results are cached in the store under the perceiver's
 ``name`` and ``version``, so the version must change whenever the model file or a parameter that
-changes the output changes (it is built with :func:`vidsleuth.memory.store.version_of`).
+changes the output changes (it is built with :func:`vidsleuth.versions.version_of`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""Retrieval data from a folder of generated needle videos: grounding questions + features.
+"""Retrieval data: grounding questions + features of videos with known evidence spans.
 
-A folder is what ``vidsleuth generate`` writes: ``NAME.mp4`` beside ``NAME.json`` (the needles with
-exact spans).  Each needle value becomes "when"-style grounding questions whose evidence is every
-span showing that value.  Wording: :data:`TEMPLATES` per kind; the last template of each kind is
-held out of training (``split="train"``) so evaluation also measures paraphrase robustness.
-Videos are indexed and featurised through the store on demand, so a second run reuses them.
+A :class:`NeedleVideo` is a video with its needles (synthetic videos) or its given questions
+(benchmark annotations); the readers of those formats live in :mod:`vidsleuth.evals.retrieval_data`
+(``find_needle_videos``, ``benchmark_videos``), since this layer does not import the evaluation
+harness.  Each needle value becomes "when"-style grounding questions whose evidence is every span
+showing that value.  Wording: :data:`TEMPLATES` per kind; the last template of each kind is held
+out of training (``split="train"``) so evaluation also measures paraphrase robustness.  Videos are
+indexed and featurised through the store on demand, so a second run reuses them.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from vidsleuth.errors import VidsleuthError
 from vidsleuth.tools.retrieval.base import VideoFeatures
-from vidsleuth.tools.retrieval.train import EmptyTrainingSetError, Example
+from vidsleuth.tools.retrieval.train import Example
 
 if TYPE_CHECKING:
-    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store
+    from vidsleuth.settings import Settings
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "text": (
@@ -83,30 +84,6 @@ class NeedleVideo:
     duration_s: float
     seed: int
     questions: list[Question] | None = None
-
-
-def find_needle_videos(folder: str | Path) -> list[NeedleVideo]:
-    """Every ``*.json`` needles file in ``folder`` whose video sits beside it."""
-    from vidsleuth.evals.synth.schema import load_needles
-
-    root = Path(folder)
-    if not root.is_dir():
-        raise VidsleuthError(f"{root}: no such data folder")
-    out = []
-    for js in sorted(root.glob("*.json")):
-        try:
-            nf = load_needles(js)
-        except VidsleuthError:
-            continue  # not a needles file (a checkpoint's metadata, a report)
-        video = js.with_name(nf.video)
-        if not video.is_file():
-            raise VidsleuthError(f"{js}: its video {nf.video} is missing")
-        out.append(NeedleVideo(video, [n.model_dump() for n in nf.needles], nf.duration_s, nf.seed))
-    if not out:
-        raise EmptyTrainingSetError(
-            f"{root}: no needle videos (NAME.mp4 + NAME.json from `vidsleuth generate`) found"
-        )
-    return out
 
 
 def retrieval_perceivers(settings: Settings, spec: str | None = None) -> list[str]:
@@ -174,37 +151,6 @@ def build_examples(videos: list[NeedleVideo], split: Split = "all") -> list[Exam
                 Example(video=i, question=q, spans=spans, kind=kind, needles=len(nv.needles))
             )
     return out
-
-
-def benchmark_videos(
-    task: str,
-    data: str | Path,
-    videos: str | Path | None = None,
-    options: dict[str, str] | None = None,
-) -> list[NeedleVideo]:
-    """Grounding questions from an evaluation task's annotations, grouped by video.
-
-    LVBench questions carry ``time_reference`` spans and EgoMem questions ``reason`` spans
-    (mapped onto the video through the task's offset file); every askable question whose video
-    file was found and that has at least one reference span becomes a grounding example.
-    Questions without a video or a span are skipped (the task's ``--check`` lists why).
-    """
-    from vidsleuth.evals.registry import get_task
-
-    loaded = get_task(task).load(Path(data), Path(videos) if videos else None, **(options or {}))
-    by_video: dict[Path, list[Question]] = {}
-    for r in loaded.records:
-        if not r.askable or r.video_path is None or not r.reference_spans:
-            continue
-        kind = r.categories[0] if r.categories else task
-        spans = [(float(a), float(b)) for a, b in r.reference_spans]
-        by_video.setdefault(Path(r.video_path), []).append((r.question, kind, spans))
-    if not by_video:
-        raise EmptyTrainingSetError(
-            f"{data}: no {task} question has both a video file and a reference span "
-            f"(run `vidsleuth eval {task} --data {data} --check` to see why)"
-        )
-    return [NeedleVideo(path, [], 0.0, 0, questions=qs) for path, qs in sorted(by_video.items())]
 
 
 @dataclass

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidsleuth.memory.store import version_of
 from vidsleuth.tools.retrieval.base import ChunkSpan, FeatureError, VideoFeatures
+from vidsleuth.versions import version_of
 
 if TYPE_CHECKING:
-    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store, StoredChunk, VideoRecord
+    from vidsleuth.settings import Settings
 
 VISUAL_PRODUCER = "retrieval.visual"
 TEXT_PRODUCER = "retrieval.text"
@@ -166,7 +166,9 @@ def pool_frames(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([frames.mean(axis=0), frames.max(axis=0)]).astype(np.float32)
 
 
-def _frame_rows(chunks: Sequence[StoredChunk], times: Sequence[float]) -> list[np.ndarray]:
+def _frame_rows(
+    chunks: Sequence[StoredChunk], times: Sequence[float] | np.ndarray
+) -> list[np.ndarray]:
     """Row indices of each chunk's frames in the per-frame array (frames are in time order)."""
     t = np.asarray(times, dtype=np.float64)
     return [np.nonzero((t >= c.t_start - 1e-3) & (t < c.t_end - 1e-6))[0] for c in chunks]
@@ -221,13 +223,14 @@ def load_video_features(
             for j in r:
                 chunk_texts[i].extend(meta["tags"][j])
     else:
-        visual = _coarse_tag_features(store, video_id, stored, settings, features_key)
-        if visual is None:
+        coarse = _coarse_tag_features(store, video_id, stored, settings, features_key)
+        if coarse is None:
             raise FeatureError(
                 f"video {video_id} has no features for extractor {extractor}: run "
                 f"`vidsleuth index --perceive tags {record.path}` or "
                 f"`vidsleuth retriever featurize {record.path}`"
             )
+        visual = coarse
     ctimes, colours = frame_colours(store, video_id, plan)
     crow = _frame_rows(stored, ctimes)
     chunk_colour = np.zeros((len(stored), 2 * COLOUR_BINS), np.float32)

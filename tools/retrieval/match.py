@@ -19,10 +19,11 @@ drifts with how a question is worded.
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from vidsleuth.text import tokens as tokens  # re-exported for the retrieval evaluation
 
 if TYPE_CHECKING:
     from vidsleuth.tools.retrieval.base import VideoFeatures
@@ -56,7 +57,6 @@ COLOUR_WORDS: dict[str, tuple[int, ...]] = {
     "white": (14,),
 }
 
-_TOKEN = re.compile(r"[a-z0-9]+")
 # Function words and the question scaffolding of grounding questions ("when does ... appear");
 # they never identify a moment, so they are dropped from the question before matching.
 _STOP_TEXT = """
@@ -68,12 +68,7 @@ _STOP_TEXT = """
     appearing find tell say says said spoken hear heard read written words word phrase text
     caption reads picture image visible first last then during while about brief whole
     filled turn turns become becomes"""
-_STOP = frozenset(_TOKEN.findall(_STOP_TEXT))
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case alphanumeric tokens (``M3-94`` gives ``m3``, ``94``)."""
-    return _TOKEN.findall(text.lower())
+_STOP = frozenset(tokens(_STOP_TEXT))
 
 
 def content_tokens(question: str) -> list[str]:

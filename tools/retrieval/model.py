@@ -100,7 +100,6 @@ def build_scorer(cfg: RVLMConfig) -> torch.nn.Module:
             self.v_proj = nn.Sequential(nn.Linear(cfg.visual_dim, h), nn.LayerNorm(h))
             self.q_proj = nn.Linear(cfg.question_dim, h)
             use_t = cfg.use_text and cfg.text_dim > 0
-            self.use_t = use_t
             self.t_proj = nn.Linear(cfg.text_dim, h) if use_t else None
             n_terms = 2 + (2 if cfg.use_global else 0) + (2 if use_t else 0)
             self.n_match = len(cfg.match_features)
@@ -144,7 +143,7 @@ def build_scorer(cfg: RVLMConfig) -> torch.nn.Module:
                     g = global_ctx
                 local = hv - g
                 terms += [local, hq * local]
-            if self.use_t:
+            if self.t_proj is not None:
                 if text is None:
                     text = hv.new_zeros(*hv.shape[:2], cfg.text_dim)
                 t = torch.nn.functional.normalize(text, dim=-1)

@@ -87,19 +87,15 @@ class RVLMRetriever:
     def rank(self, question: str, video: VideoFeatures, k: int | None = None) -> list[ScoredChunk]:
         return ranked(video, self.scores(question, video), k)
 
-    def frame_scores(self, question: str, video: VideoFeatures, chunk: int) -> np.ndarray:
-        """Scores of the frames of chunk ``chunk`` (index into ``video.chunks``) for the question.
-
-        Each frame is scored as if it were a chunk of its own, in the context of the whole video,
-        so the frame that shows the needle wins over its neighbours in the same 4-s window.
-        """
-        return self._frame_scores(question, video, [chunk])[chunk]
-
     def _frame_scores(
         self, question: str, video: VideoFeatures, chunks: list[int]
     ) -> dict[int, np.ndarray]:
-        """:meth:`frame_scores` of several chunks; the question, its match signals and the
-        video's projected chunks (the context) are computed once for all of them."""
+        """Scores of the frames of each chunk of ``chunks`` (indices into ``video.chunks``).
+
+        Each frame is scored as if it were a chunk of its own, in the context of the whole video,
+        so the frame that shows the needle wins over its neighbours in the same 4-s window.  The
+        question, its match signals and the video's projected chunks (the context) are computed
+        once for all the chunks."""
         import torch
 
         self._check(video)

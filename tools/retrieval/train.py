@@ -113,7 +113,7 @@ class _Tensors:
             self.V[i, : len(v)] = torch.from_numpy(v.visual)
             self.valid[i, : len(v)] = True
             if self.T is not None:
-                self.T[i, : len(v)] = torch.from_numpy(v.text)  # type: ignore[arg-type]
+                self.T[i, : len(v)] = torch.from_numpy(v.text)
         self.vid = torch.tensor([e.video for e in examples])
         self.Q = torch.from_numpy(np.asarray(qvecs, dtype=np.float32))
         self.O = torch.zeros(len(examples), n_max)
@@ -350,7 +350,7 @@ def train(
             None if v.text is None else v.text.shape[1],
             f"video {v.video_id}",
         )
-    model = build_scorer(mcfg)
+    model: Any = build_scorer(mcfg)  # an RVLMScorer: its own methods are called below
     t = _Tensors(videos, examples, qvecs, cfg.sigma, cfg.use_match)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
@@ -380,8 +380,8 @@ def train(
             if cfg.visual_drop > 0:
                 # modality dropout: on unseen backgrounds the visual path can be confidently
                 # wrong, so some examples must be solved from the text and match signals alone
-                keep = torch.rand(len(rows), 1, 1, generator=gen) >= cfg.visual_drop
-                hv = hv * keep
+                kept = torch.rand(len(rows), 1, 1, generator=gen) >= cfg.visual_drop
+                hv = hv * kept
             if cfg.scene_shift > 0:
                 hv = hv + _scene_shifts(hv, cfg, gen)
             text = None if (t.T is None or not use_text) else t.T[vids, :nb]

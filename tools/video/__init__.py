@@ -3,7 +3,15 @@
 Import cost is small (numpy, pydantic); PyAV and decord load inside the functions that use them.
 """
 
-from .chunks import Chunk, ChunkPlan, Segment, plan_chunks, scene_boundaries
+from .chunks import (
+    Chunk,
+    ChunkPlan,
+    Segment,
+    chunk_plan_for,
+    plan_chunks,
+    plan_key,
+    scene_boundaries,
+)
 from .decode import (
     DECODERS,
     DEFAULT_DECODER,
@@ -27,10 +35,12 @@ __all__ = [
     "Segment",
     "SubtitleStream",
     "VideoProbe",
+    "chunk_plan_for",
     "decode_interval",
     "keyframe_frames",
     "packet_index",
     "plan_chunks",
+    "plan_key",
     "probe",
     "rate_times",
     "resolve_decoder",

@@ -14,12 +14,15 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from vidsleuth.settings import Settings
+
     from .decode import Frame
+    from .probe import VideoProbe
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,28 @@ def plan_chunks(
     return ChunkPlan(chunk_seconds, sample_fps, segment_seconds, duration_s, chunks, segments, key)
 
 
+class Probed(Protocol):
+    """Anything that carries a video's probe (the store's ``VideoRecord``)."""
+
+    @property
+    def probe(self) -> VideoProbe: ...
+
+
+def chunk_plan_for(record: Probed, settings: Settings) -> ChunkPlan:
+    """The chunk plan the settings ask for (its ``key`` names the stored frames)."""
+    return plan_chunks(
+        record.probe.duration_s,
+        chunk_seconds=settings.chunk_seconds,
+        sample_fps=settings.sample_fps,
+        segment_seconds=settings.segment_seconds,
+    )
+
+
+def plan_key(plan: ChunkPlan, settings: Settings) -> str:
+    """The stored-frames key: chunk plan parameters plus the cached frame size."""
+    return f"{plan.key}-max{settings.thumb_max_side}"
+
+
 def _snap(
     starts: list[int], cuts: list[float], n: int, chunk_seconds: float, per_seg: int
 ) -> list[int]:
@@ -164,7 +189,8 @@ def _thumb(image: np.ndarray) -> np.ndarray:
     """16x9 colour thumbnail (box filter): coarse colour and layout, blind to fine motion."""
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image).resize((16, 9), Image.BOX), dtype=np.float64)
+    thumb = Image.fromarray(image).resize((16, 9), Image.Resampling.BOX)
+    return np.asarray(thumb, dtype=np.float64)
 
 
 def frame_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:

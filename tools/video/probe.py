@@ -92,24 +92,14 @@ class PacketIndex:
         """Ticks to seconds from the first frame."""
         return (np.asarray(pts, dtype=np.float64) - self.start_pts) * float(self.time_base)
 
-    def frame_at(self, t: float) -> int:
-        """pts of the frame on screen at ``t`` (the last frame with pts <= t, 1 us slack)."""
-        target = self.start_pts + (t + 1e-6) / float(self.time_base)
-        i = int(np.searchsorted(self.pts, target, side="right")) - 1
-        return int(self.pts[max(i, 0)])
-
     def frames_at(self, times: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`frame_at`."""
+        """pts of the frame on screen at each of ``times`` (the last frame with pts <= t, 1 us
+        slack)."""
         target = self.start_pts + (np.asarray(times, dtype=np.float64) + 1e-6) / float(
             self.time_base
         )
         i = np.searchsorted(self.pts, target, side="right") - 1
         return self.pts[np.clip(i, 0, len(self.pts) - 1)]
-
-    def key_for(self, pts: int) -> int:
-        """The keyframe to start decoding from to reach ``pts`` (last keyframe with pts <= it)."""
-        i = int(np.searchsorted(self.key_pts, pts, side="right")) - 1
-        return int(self.key_pts[max(i, 0)])
 
 
 def check_path(path: str | Path) -> Path:
@@ -168,7 +158,7 @@ def open_container(path: str | Path) -> av.container.InputContainer:
         raise VideoError(p, f"not a readable video file ({err})") from None
     if not container.streams.video:
         container.close()
-        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        kinds = sorted({str(s.type) for s in container.streams}) or ["no streams"]
         raise VideoError(p, f"has no video stream (contains: {', '.join(kinds)})")
     return container
 
@@ -203,6 +193,9 @@ def _scan(container: av.container.InputContainer, path: Path) -> PacketIndex:
         raise VideoError(path, f"truncated or corrupt video data ({_av_problem(err)})") from None
     if not pts:
         raise VideoError(path, "video stream has no frames (truncated or empty)")
+    if stream.time_base is None:
+        raise VideoError(path, "video stream has no time base")
+    time_base = Fraction(stream.time_base)
     arr = np.unique(np.asarray(pts, dtype=np.int64))
     key_arr = np.unique(np.asarray(keys or [int(arr[0])], dtype=np.int64))
     if key_arr[0] > arr[0]:  # a stream whose first packets precede the first keyframe flag
@@ -210,12 +203,12 @@ def _scan(container: av.container.InputContainer, path: Path) -> PacketIndex:
     if len(arr) > 1:
         step = int(np.median(np.diff(arr)))
     else:
-        step = round(1 / (float(stream.guessed_rate or 25) * float(stream.time_base)))
+        step = round(1 / (float(stream.guessed_rate or 25) * float(time_base)))
     end_pts = max(int(arr[-1]) + step, int(last_end or 0))
     return PacketIndex(
         pts=arr,
         key_pts=key_arr,
-        time_base=Fraction(stream.time_base),
+        time_base=time_base,
         start_pts=int(arr[0]),
         end_pts=end_pts,
         stream_index=stream.index,
@@ -313,9 +306,9 @@ def _describe(
     return VideoProbe(
         path=str(path),
         duration_s=round(duration, 6),
-        duration_source=source,  # type: ignore[arg-type]
+        duration_source=source,
         fps=round(fps, 6),
-        fps_mode=fps_mode,  # type: ignore[arg-type]
+        fps_mode=fps_mode,
         width=w,
         height=h,
         rotation=rotation,

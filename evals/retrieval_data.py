@@ -1,0 +1,74 @@
+"""Retriever training and evaluation data read from the evaluation formats.
+
+Two sources of grounding questions for :mod:`vidsleuth.tools.retrieval.data`:
+
+* a folder of generated needle videos (``vidsleuth generate`` writes ``NAME.mp4`` beside
+  ``NAME.json``, the needles with exact spans): :func:`find_needle_videos`; the questions are
+  templated from the needles later (:func:`~vidsleuth.tools.retrieval.data.questions_for`);
+* an evaluation task's annotations (LVBench ``time_reference``, EgoMem ``reason`` spans):
+  :func:`benchmark_videos`.
+
+They live here, not beside the retriever, because they read the generator's needle files and the
+task registry: the retrieval layer must not import the evaluation harness.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidsleuth.errors import VidsleuthError
+from vidsleuth.evals.registry import get_task
+from vidsleuth.evals.synth.schema import load_needles
+from vidsleuth.tools.retrieval.data import NeedleVideo, Question
+from vidsleuth.tools.retrieval.train import EmptyTrainingSetError
+
+
+def find_needle_videos(folder: str | Path) -> list[NeedleVideo]:
+    """Every ``*.json`` needles file in ``folder`` whose video sits beside it."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise VidsleuthError(f"{root}: no such data folder")
+    out = []
+    for js in sorted(root.glob("*.json")):
+        try:
+            nf = load_needles(js)
+        except VidsleuthError:
+            continue  # not a needles file (a checkpoint's metadata, a report)
+        video = js.with_name(nf.video)
+        if not video.is_file():
+            raise VidsleuthError(f"{js}: its video {nf.video} is missing")
+        out.append(NeedleVideo(video, [n.model_dump() for n in nf.needles], nf.duration_s, nf.seed))
+    if not out:
+        raise EmptyTrainingSetError(
+            f"{root}: no needle videos (NAME.mp4 + NAME.json from `vidsleuth generate`) found"
+        )
+    return out
+
+
+def benchmark_videos(
+    task: str,
+    data: str | Path,
+    videos: str | Path | None = None,
+    options: dict[str, str] | None = None,
+) -> list[NeedleVideo]:
+    """Grounding questions from an evaluation task's annotations, grouped by video.
+
+    LVBench questions carry ``time_reference`` spans and EgoMem questions ``reason`` spans
+    (mapped onto the video through the task's offset file); every askable question whose video
+    file was found and that has at least one reference span becomes a grounding example.
+    Questions without a video or a span are skipped (the task's ``--check`` lists why).
+    """
+    loaded = get_task(task).load(Path(data), Path(videos) if videos else None, **(options or {}))
+    by_video: dict[Path, list[Question]] = {}
+    for r in loaded.records:
+        if not r.askable or r.video_path is None or not r.reference_spans:
+            continue
+        kind = r.categories[0] if r.categories else task
+        spans = [(float(a), float(b)) for a, b in r.reference_spans]
+        by_video.setdefault(Path(r.video_path), []).append((r.question, kind, spans))
+    if not by_video:
+        raise EmptyTrainingSetError(
+            f"{data}: no {task} question has both a video file and a reference span "
+            f"(run `vidsleuth eval {task} --data {data} --check` to see why)"
+        )
+    return [NeedleVideo(path, [], 0.0, 0, questions=qs) for path, qs in sorted(by_video.items())]
