@@ -112,5 +112,25 @@ def perception(
         )
 
 
+@bench_app.command("caption")
+def caption(
+    video: Annotated[Path, typer.Argument(help="video file", show_default=False)],
+    json_: JsonOpt = False,
+) -> None:
+    """Caption speed of the configured VLM (VIDSLEUTH_VLM_*): chunks/s, seconds per video-hour,
+    frames and tokens per request, against the 60-minute goal (900 chunks in < 5 min)."""
+    from vidsleuth.agent.cli.common import settings
+    from vidsleuth.errors import VidsleuthError
+    from vidsleuth.evals.bench_caption import bench_caption, format_result
+
+    if not video.is_file():
+        raise VidsleuthError(f"{video}: no such file")
+    result = bench_caption(video, settings())
+    if json_:
+        print_json(result)
+        return
+    typer.echo(format_result(result))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")

@@ -23,11 +23,13 @@ def _size(n: object) -> str:
 @models_app.command("ls")
 def ls_cmd(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """List the registered models: backend, source package, size, licence, installed or not."""
-    from vidsleuth.tools.models.factory import model_rows
+    from vidsleuth.tools.models.factory import model_rows, role_rows
 
-    rows = model_rows(settings(store=store))
+    cfg = settings(store=store)
+    rows = model_rows(cfg)
+    roles = role_rows(cfg)
     if json_out:
-        print_json(rows)
+        print_json(rows + [_role_as_row(r) for r in roles])
         return
     from rich.console import Console
     from rich.table import Table
@@ -55,13 +57,46 @@ def ls_cmd(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     console.print("* = configured default (chat_model / text_embedder)")
+    console.print("")
+    console.print("roles:")
+    for r in roles:
+        if r["configured"]:
+            console.print(f"  {r['role']:<10} {r['backend']}: {r['model']} ({r['where']})")
+        else:
+            console.print(
+                f"  {r['role']:<10} none: sees through OCR, objects, tags "
+                "(set VIDSLEUTH_VLM_BACKEND and VIDSLEUTH_VLM_MODEL for a vision-language model)"
+            )
+
+
+def _role_as_row(role: dict[str, object]) -> dict[str, object]:
+    """A role in the row shape of ``models ls --json`` (name ``role:<role>``, kind ``role``)."""
+    problems = [] if role["configured"] else ["no VLM configured (VIDSLEUTH_VLM_BACKEND=none)"]
+    return {
+        "name": f"role:{role['role']}",
+        "kind": "role",
+        "role": role["role"],
+        "backend": role["backend"],
+        "model": role["model"],
+        "source": role["where"],
+        "size_bytes": 0,
+        "licence": "",
+        "installed": not problems,
+        "problems": problems,
+        "assembled": False,
+        "default": bool(role["configured"]),
+        "description": f"the {role['role']} model; settings {role['settings']}",
+    }
 
 
 @models_app.command("check")
 def check_cmd(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="models to check (default: the configured chat model and embedder)"),
+        typer.Argument(
+            help="models to check (default: the configured chat model and embedder, and the "
+            "perceiver VLM when one is configured); `vlm` checks the perceiver VLM"
+        ),
     ] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
@@ -70,7 +105,9 @@ def check_cmd(
     from vidsleuth.tools.models.factory import check_model
 
     cfg = settings(store=store)
-    targets = names or [cfg.chat_model, cfg.text_embedder]
+    targets = names or [cfg.chat_model, cfg.text_embedder] + (
+        ["vlm"] if cfg.vlm_backend != "none" else []
+    )
     rows = []
     for name in targets:
         if not json_out:

@@ -20,14 +20,27 @@ def look_cmd(
     video: VideoArg,
     at: Annotated[float, typer.Option("--at", help="time in seconds from the start")],
     perceivers: Annotated[
-        str | None, typer.Option("--perceivers", help="comma-separated: ocr,objects,tags (or all)")
+        str | None,
+        typer.Option(
+            "--perceivers",
+            help="comma-separated: ocr,objects,tags,caption (or all; caption needs a VLM)",
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the frame perceivers on the frame shown at --at and print what they see."""
+    """Run the frame perceivers on the frame shown at --at and print what they see.
+
+    ``caption`` (with a vision-language model configured) sends the VLM ``caption_frames``
+    frames of the chunk around --at in one request, as coarse perception does.
+    """
     from vidsleuth.errors import ConfigError
     from vidsleuth.memory.store import check_video_path
-    from vidsleuth.tools.perception.registry import FRAME_PERCEIVERS, make_perceiver, parse_names
+    from vidsleuth.tools.perception.registry import (
+        FRAME_PERCEIVERS,
+        VLM_PERCEIVERS,
+        make_perceiver,
+        parse_names,
+    )
     from vidsleuth.tools.video import probe, sample_frames
 
     cfg = settings()
@@ -35,13 +48,19 @@ def look_cmd(
     info = probe(path)
     if at < 0 or (info.duration_s and at > info.duration_s):
         raise ConfigError(f"--at {at:g} is outside {path} (0 to {info.duration_s:.3f} s)")
-    names = [n for n in parse_names(perceivers or cfg.perceivers) if n in FRAME_PERCEIVERS]
+    allowed = FRAME_PERCEIVERS + VLM_PERCEIVERS
+    names = [n for n in parse_names(perceivers or cfg.perceivers, cfg) if n in allowed]
     if not names:
-        raise ConfigError(f"look runs frame perceivers only: {', '.join(FRAME_PERCEIVERS)}")
+        raise ConfigError(f"look runs frame perceivers only: {', '.join(allowed)}")
     frame = sample_frames(path, [at], decoder=cfg.decoder)[0]
     result: dict[str, Any] = {"video": str(path), "t": round(frame.t, 3), "observations": []}
     for name in names:
-        obs = make_perceiver(name, cfg).perceive_frames([frame])
+        if name in VLM_PERCEIVERS:
+            obs = _caption_at(
+                path, at, float(info.duration_s or at), cfg, make_perceiver(name, cfg)
+            )
+        else:
+            obs = make_perceiver(name, cfg).perceive_frames([frame])
         result["observations"] += [o.model_dump(mode="json") for o in obs]
     if json_out:
         print_json(result)
@@ -53,6 +72,33 @@ def look_cmd(
         score = f" {o['score']:.2f}" if o["score"] is not None else ""
         box = " [" + ",".join(f"{v:.0f}" for v in o["box"]) + "]" if o["box"] else ""
         typer.echo(f"  {o['kind']:<7} {o['text']}{score}{box}")
+
+
+def _caption_at(path: Path, at: float, duration: float, cfg: Any, perceiver: Any) -> list[Any]:
+    """Caption the chunk window holding ``at`` from ``caption_frames`` frames spread over it."""
+    import math
+
+    from vidsleuth.errors import ModelError
+    from vidsleuth.tools.video import sample_frames
+
+    width = cfg.chunk_seconds
+    a = min(math.floor(at / width) * width, max(0.0, duration - 1e-3))
+    b = min(a + width, duration) if duration > a else a + width
+    n = max(1, perceiver.frames_per_unit)
+    times = [a + (b - a) * (k + 0.5) / n for k in range(n)]
+    frames = sample_frames(path, times, max_side=cfg.perception_max_side, decoder=cfg.decoder)
+    got: list[Any] = []
+    problems: list[str] = []
+
+    def keep(_i: int, obs: list[Any] | None, problem: str | None) -> None:
+        got.extend(obs or [])
+        if problem:
+            problems.append(problem)
+
+    perceiver.perceive_units([(a, b, frames)], keep)
+    if problems:
+        raise ModelError(problems[0])
+    return got
 
 
 def listen_cmd(

@@ -13,7 +13,7 @@ import base64
 import io
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,6 +241,32 @@ class BaseChatModel(ABC):
         usage.completion_tokens += reply.completion_tokens
         usage.cached_tokens += reply.cached_tokens
         return reply
+
+    def chat_many(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        on_result: Callable[[int, ChatResult | ModelError], None] | None = None,
+    ) -> list[ChatResult | ModelError]:
+        """Answer many independent plain-text requests, as fast as the backend allows.
+
+        The base loops over :meth:`chat`; backends that batch (vLLM: one ``generate`` call,
+        transformers: padded batches) or pipeline (OpenAI-compatible: N requests in flight)
+        override it.  A request whose reply is unusable comes back as its :class:`ModelError`
+        in its slot (``on_result(i, result)`` is called as each one finishes, so a caller can
+        store it at once); an error that means no request can succeed (server down) raises.
+        """
+        out: list[ChatResult | ModelError] = []
+        for i, msgs in enumerate(conversations):
+            res: ChatResult | ModelError = self.chat(
+                msgs, max_tokens=max_tokens, temperature=temperature
+            )
+            out.append(res)
+            if on_result is not None:
+                on_result(i, res)
+        return out
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model's memory (backends holding native handles override this)."""

@@ -87,6 +87,128 @@ def load_chat_model(settings: Settings) -> ChatModel:
     raise ConfigError(f"unknown chat backend {backend!r}")
 
 
+# --------------------------------------------------------------------------------------------
+# The perceiver VLM (issue 13): a model that sees, apart from the chat model that reasons
+# --------------------------------------------------------------------------------------------
+
+
+def vlm_configured(settings: Settings) -> bool:
+    """Whether a vision-language perceiver is configured (``vlm_backend`` is not ``none``)."""
+    return settings.vlm_backend != "none"
+
+
+def _vlm_name(settings: Settings) -> str:
+    if not vlm_configured(settings):
+        raise ConfigError(
+            "no vision-language model configured: set VIDSLEUTH_VLM_BACKEND (openai-compatible, "
+            "vllm or transformers) and VIDSLEUTH_VLM_MODEL"
+        )
+    name = (settings.vlm_model or "").strip()
+    if not name:
+        raise ConfigError(
+            f"vlm_backend={settings.vlm_backend} needs a model: set VIDSLEUTH_VLM_MODEL (the "
+            "served model name, a local model folder or a hub id)"
+        )
+    spec = get_spec(name)
+    if spec is not None:
+        raise ConfigError(
+            f"{spec.name!r} is a registered {spec.kind} model, not a vision-language model"
+        )
+    return name
+
+
+def vlm_identity(settings: Settings) -> str:
+    """What names the perceiver VLM in stored versions, without loading it or calling it.
+
+    ``<backend>:<model>`` for served models (the server's URL is left out: the same model moved
+    to another port keeps its captions); a local folder adds a hash of its config and weight
+    files, so rebuilding it under the same name is a new model.
+    """
+    import hashlib
+
+    name = _vlm_name(settings)
+    backend = {"openai-compatible": "openai"}.get(settings.vlm_backend, settings.vlm_backend)
+    folder = Path(name).expanduser()
+    if backend == "transformers" and folder.is_dir():
+        h = hashlib.blake2b(digest_size=6)
+        for f in sorted(folder.iterdir()):
+            if f.name == "config.json":
+                h.update(f.read_bytes())
+            elif f.suffix in (".safetensors", ".bin"):
+                st = f.stat()
+                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return f"transformers:{folder.resolve().name}#{h.hexdigest()}"
+    return f"{backend}:{name}"
+
+
+def load_vlm(settings: Settings) -> ChatModel:
+    """The perceiver VLM ``settings.vlm_*`` configure (it must accept images).
+
+    One clear :class:`ConfigError` / :class:`ModelError` when none is configured, the model is
+    text-only, or its backend is not installed.  Weights load on the first request.
+    """
+    backend, name = settings.vlm_backend, _vlm_name(settings)
+    if backend == "transformers":
+        from vidsleuth.tools.models.hf_chat import TransformersChatModel
+
+        model = TransformersChatModel(
+            name, device=settings.model_device, batch_size=settings.vlm_concurrency
+        )
+        if not model.is_vlm:
+            raise ConfigError(
+                f"{name}: a text-only model (model_type {model.model_type}), not a "
+                "vision-language model; give a VLM folder (Qwen2-VL, Qwen2.5-VL, SmolVLM, ...)"
+            )
+        return model
+    if backend == "openai-compatible":
+        from vidsleuth.tools.models.openai_compat import OpenAICompatibleChatModel
+
+        return OpenAICompatibleChatModel(
+            settings.vlm_base_url,
+            name,
+            api_key=settings.vlm_api_key,
+            timeout=settings.vlm_timeout,
+            retries=settings.vlm_retries,
+            concurrency=settings.vlm_concurrency,
+            supports_images=True,
+            max_retries=settings.llm_max_retries,
+        )
+    if backend == "vllm":
+        from vidsleuth.tools.models.vllm_backend import VLLMChatModel
+
+        return VLLMChatModel(
+            name, max_images=settings.vlm_max_images, max_retries=settings.llm_max_retries
+        )
+    raise ConfigError(f"unknown vlm backend {backend!r}")
+
+
+def role_rows(settings: Settings) -> list[dict[str, object]]:
+    """The two model roles: the chat model that reasons, and the VLM that sees."""
+    chat_where = (
+        settings.openai_base_url if settings.chat_backend == "openai-compatible" else "local"
+    )
+    vlm_on = vlm_configured(settings)
+    vlm_where = settings.vlm_base_url if settings.vlm_backend == "openai-compatible" else "local"
+    return [
+        {
+            "role": "reasoning",
+            "backend": settings.chat_backend,
+            "model": settings.chat_model,
+            "where": chat_where,
+            "configured": True,
+            "settings": "VIDSLEUTH_CHAT_BACKEND, VIDSLEUTH_CHAT_MODEL",
+        },
+        {
+            "role": "perceiver",
+            "backend": settings.vlm_backend,
+            "model": settings.vlm_model if vlm_on else None,
+            "where": vlm_where if vlm_on else None,
+            "configured": vlm_on,
+            "settings": "VIDSLEUTH_VLM_BACKEND, VIDSLEUTH_VLM_MODEL, VIDSLEUTH_VLM_BASE_URL",
+        },
+    ]
+
+
 def load_embedder(ref: str, settings: Settings) -> Embedder:
     """An embedder from a reference string.
 
@@ -192,7 +314,22 @@ def check_model(name: str, settings: Settings) -> dict[str, object]:
     row: dict[str, object] = {"name": name, "ok": False}
     spec = get_spec(name)
     try:
-        if spec is not None and spec.fmt == "gguf-parts":
+        if name == "vlm":
+            import numpy as np
+
+            from vidsleuth.tools.models.chat import image_part
+
+            vlm = load_vlm(settings)
+            row["name"] = f"vlm ({vlm.id})"
+            img = np.full((64, 64, 3), (200, 30, 30), np.uint8)
+            content = [image_part(img), {"type": "text", "text": "Describe this image briefly."}]
+            res = vlm.chat([{"role": "user", "content": content}], max_tokens=16)
+            row["detail"] = (
+                f"1 image -> {res.text.strip()[:60]!r} in {res.usage.seconds:.1f}s "
+                f"({res.usage.prompt_tokens} prompt tokens)"
+            )
+            row["ok"] = bool(res.text.strip())
+        elif spec is not None and spec.fmt == "gguf-parts":
             path = assemble_gguf(spec, models_dir(settings), verify=True)
             row["hash"] = f"sha256 ok ({spec.sha256})"
             chat = load_chat_model(

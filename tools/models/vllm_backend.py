@@ -7,11 +7,13 @@ module unless ``chat_backend = "vllm"``.  When vLLM runs as a separate server, u
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vidsleuth.errors import ModelError
-from vidsleuth.tools.models.base import Message
-from vidsleuth.tools.models.chat import BaseChatModel, RawReply
+from vidsleuth.tools.models.base import ChatResult, Cost, Message
+from vidsleuth.tools.models.chat import BaseChatModel, RawReply, normalize_messages
 
 
 def vllm_available() -> bool:
@@ -33,6 +35,7 @@ class VLLMChatModel(BaseChatModel):
         gpu_memory_utilization: float = 0.85,
         supports_images: bool = True,
         max_retries: int = 2,
+        max_images: int | None = None,
         **engine_kwargs: Any,
     ) -> None:
         super().__init__(max_retries=max_retries)
@@ -50,6 +53,8 @@ class VLLMChatModel(BaseChatModel):
             "gpu_memory_utilization": gpu_memory_utilization,
             "enable_prefix_caching": True,
             **({"max_model_len": max_model_len} if max_model_len else {}),
+            # multi-image prompts (several frames of a chunk) must be allowed up front
+            **({"limit_mm_per_prompt": {"image": max_images}} if max_images else {}),
             **engine_kwargs,
         }
         self._llm: Any = None
@@ -102,6 +107,43 @@ class VLLMChatModel(BaseChatModel):
             cached_tokens=int(getattr(result, "num_cached_tokens", 0) or 0),
             finish_reason=out.finish_reason,
         )
+
+    def chat_many(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        on_result: Callable[[int, ChatResult | ModelError], None] | None = None,
+    ) -> list[ChatResult | ModelError]:
+        """Every conversation in one ``LLM.chat`` call: vLLM schedules them as one continuous
+        batch (the per-family chat template and multi-image placement are vLLM's own)."""
+        if not conversations:
+            return []
+        llm = self._load()
+        params = self._sampling(max_tokens, temperature, None)
+        msgs = [normalize_messages(c) for c in conversations]
+        t0 = time.perf_counter()
+        try:
+            results = llm.chat(msgs, params, use_tqdm=False)
+        except Exception as err:
+            raise ModelError(f"{self.id}: generation failed: {err}") from err
+        share = (time.perf_counter() - t0) / len(msgs)
+        out: list[ChatResult | ModelError] = []
+        for i, result in enumerate(results):
+            o = result.outputs[0]
+            usage = Cost(
+                calls=1,
+                prompt_tokens=len(result.prompt_token_ids or []),
+                completion_tokens=len(o.token_ids),
+                cached_tokens=int(getattr(result, "num_cached_tokens", 0) or 0),
+                seconds=share,
+            )
+            res = ChatResult(text=o.text, usage=usage, finish_reason=o.finish_reason)
+            out.append(res)
+            if on_result is not None:
+                on_result(i, res)
+        return out
 
     def close(self) -> None:
         self._llm = None

@@ -107,6 +107,9 @@ def perceive_video(
     summary: dict[str, Any] = {"video_id": video_id, "perceivers": {}}
     frame_names = [n for n in names if make(n, s).modality == "frames"]
     timeline_names = [n for n in names if n not in frame_names]
+    # Perceivers that see several frames of a chunk at once (the VLM caption): their own pass.
+    unit_names = [n for n in frame_names if hasattr(make(n, s), "perceive_units")]
+    frame_names = [n for n in frame_names if n not in unit_names]
 
     if frame_names:
         chunks = list(chunk_plan.chunks)
@@ -147,6 +150,11 @@ def perceive_video(
         summary["perceivers"].update(stats)
         summary["frames_seconds"] = round(frames_s, 3)
 
+    for n in unit_names:
+        summary["perceivers"][n] = _perceive_units(
+            store, record, chunk_plan, make(n, s), s, frames_plan, progress
+        )
+
     duration = float(record.probe.duration_s or 0.0)
     window = s.speech_window_s
     starts = [k * window for k in range(max(1, int(np.ceil(duration / window))))]
@@ -167,6 +175,116 @@ def perceive_video(
     for st in summary["perceivers"].values():
         st["seconds"] = round(st["seconds"], 3)
     return summary
+
+
+def _perceive_units(
+    store: Store,
+    record: VideoRecord,
+    chunk_plan: ChunkPlan,
+    perceiver: Any,
+    settings: Settings,
+    frames_plan: str | None,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """Coarse pass of a multi-frame perceiver: ``frames_per_unit`` frames of every chunk not yet
+    stored, ``unit_batch`` chunks per call, each chunk stored the moment its result arrives (a
+    run killed in the middle keeps every finished chunk; the next run asks only for the rest).
+
+    A unit whose reply is unusable is not stored and becomes a problem line; when the first
+    replies all fail, the pass stops with one :class:`ModelError` instead of asking hundreds
+    more times.
+    """
+    from vidsleuth.errors import ModelError
+
+    name, version, video_id = perceiver.name, perceiver.version, record.video_id
+    st = _new_stats(perceiver)
+    st["units_failed"] = 0
+    chunks = list(chunk_plan.chunks)
+    t0 = time.perf_counter()
+    todo = []
+    for c in chunks:
+        cached = store.get_json(video_id, name, version, c.id)
+        if cached is None:
+            todo.append(c)
+        else:
+            _count(st, [Observation.model_validate(o) for o in cached], True)
+    if progress:
+        progress(name, st["units_reused"], len(chunks))
+    frames_s = 0.0
+    first_problem: str | None = None
+    step = max(1, int(getattr(perceiver, "unit_batch", 16)))
+    for i in range(0, len(todo), step):
+        group = todo[i : i + step]
+        t1 = time.perf_counter()
+        frames = _unit_frames_for(
+            store, record, group, frames_plan, settings, perceiver.frames_per_unit
+        )
+        frames_s += time.perf_counter() - t1
+
+        def on_unit(
+            k: int, obs: list[Observation] | None, problem: str | None, group: list = group
+        ) -> None:
+            nonlocal first_problem
+            c = group[k]
+            if obs is None:
+                st["units_failed"] += 1
+                first_problem = first_problem or problem
+                if problem and len(st["problems"]) < 20:
+                    st["problems"].append(problem)
+                return
+            store.put_json(video_id, name, version, c.id, [o.model_dump(mode="json") for o in obs])
+            _count(st, obs, False)
+            if progress:
+                progress(name, st["units_computed"] + st["units_reused"], len(chunks))
+
+        perceiver.perceive_units(
+            [(c.t_start, c.t_end, frames.get(c.id, [])) for c in group], on_unit
+        )
+        if st["units_computed"] == 0 and st["units_failed"] >= min(len(todo), 8):
+            raise ModelError(
+                f"{name}: the first {st['units_failed']} requests all failed, stopping "
+                f"(nothing half-stored; a later run resumes): {first_problem}"
+            )
+    st["seconds"] = time.perf_counter() - t0
+    st["frames_seconds"] = round(frames_s, 3)
+    return st
+
+
+def _unit_frames_for(
+    store: Store,
+    record: VideoRecord,
+    chunks: Sequence[Any],
+    frames_plan: str | None,
+    settings: Settings,
+    per_unit: int,
+) -> dict[str, list[Frame]]:
+    """Up to ``per_unit`` frames of each chunk, evenly spread over its sample times: the
+    store's cached frames of ``frames_plan`` when present, else decoded."""
+    from vidsleuth.tools.perception.caption import spread
+
+    out: dict[str, list[Frame]] = {}
+    want: dict[str, list[float]] = {}
+    for c in chunks:
+        times = list(getattr(c, "sample_times", ()) or ()) or [chunk_frame_time(c)]
+        want[c.id] = spread(times, per_unit)
+        if frames_plan is not None:
+            cached = store.frames(record.video_id, frames_plan, c.t_start - 1e-6, c.t_end)
+            if cached:
+                out[c.id] = spread(cached, per_unit)
+    missing = [c for c in chunks if c.id not in out]
+    if missing:
+        from vidsleuth.tools.video import sample_frames
+
+        flat = [t for c in missing for t in want[c.id]]
+        decoded = sample_frames(
+            record.path, flat, max_side=settings.perception_max_side, decoder=settings.decoder
+        )
+        k = 0
+        for c in missing:
+            n = len(want[c.id])
+            out[c.id] = list(decoded[k : k + n])
+            k += n
+    return out
 
 
 def reuse_producer(name: str) -> str:

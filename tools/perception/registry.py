@@ -14,23 +14,41 @@ if TYPE_CHECKING:
 FRAME_PERCEIVERS = ("ocr", "objects", "tags")
 TIMELINE_PERCEIVERS = ("speech", "subtitles")
 ALL_PERCEIVERS = FRAME_PERCEIVERS + TIMELINE_PERCEIVERS
+#: perceivers that need a vision-language model (``vlm_backend`` not ``none``); ``all`` adds
+#: them only when one is configured
+VLM_PERCEIVERS = ("caption",)
+KNOWN_PERCEIVERS = FRAME_PERCEIVERS + VLM_PERCEIVERS + TIMELINE_PERCEIVERS
 
 _instances: dict[tuple[str, str], Perceiver] = {}
 
 
-def parse_names(spec: str | Iterable[str]) -> list[str]:
-    """``"ocr,speech"`` / ``"all"`` / a list -> validated names in canonical order."""
+def parse_names(spec: str | Iterable[str], settings: Settings | None = None) -> list[str]:
+    """``"ocr,speech"`` / ``"all"`` / a list -> validated names in canonical order.
+
+    ``all`` is every CPU perceiver, plus ``caption`` when ``settings`` (default: the
+    environment's) configure a vision-language model.
+    """
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     names = {n.strip().lower() for n in items if n.strip()}
     if "all" in names:
-        return list(ALL_PERCEIVERS)
-    unknown = sorted(names - set(ALL_PERCEIVERS))
+        names = set(ALL_PERCEIVERS) | (names - {"all"})
+        if _vlm_configured(settings):
+            names |= set(VLM_PERCEIVERS)
+    unknown = sorted(names - set(KNOWN_PERCEIVERS))
     if unknown:
         raise ConfigError(
             f"unknown perceiver {', '.join(unknown)}; "
-            f"choose from {', '.join(ALL_PERCEIVERS)} or all"
+            f"choose from {', '.join(KNOWN_PERCEIVERS)} or all"
         )
-    return [n for n in ALL_PERCEIVERS if n in names]
+    return [n for n in KNOWN_PERCEIVERS if n in names]
+
+
+def _vlm_configured(settings: Settings | None) -> bool:
+    if settings is None:
+        from vidsleuth.settings import Settings
+
+        settings = Settings()
+    return settings.vlm_backend != "none"
 
 
 def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
@@ -42,6 +60,10 @@ def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
         f"{s.ocr_engine}|{s.perception_max_side}|{s.object_min_score}|{s.tags_top_k}"
         f"|{s.ocr_det_side}|{s.ocr_reuse_diff}"
     )
+    if name == "caption":
+        from vidsleuth.tools.perception.caption import caption_params
+
+        params = caption_params(s)
     key = (name, params)
     if key in _instances:
         return _instances[key]
@@ -71,6 +93,10 @@ def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
         from vidsleuth.tools.perception.speech import SpeechPerceiver
 
         perceiver = SpeechPerceiver()
+    elif name == "caption":
+        from vidsleuth.tools.perception.caption import CaptionPerceiver
+
+        perceiver = CaptionPerceiver(s)
     elif name == "subtitles":
         from vidsleuth.tools.perception.subtitles import SubtitlePerceiver
 

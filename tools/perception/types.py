@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, model_validator
 if TYPE_CHECKING:
     from vidsleuth.tools.video import Frame
 
-ObservationKind = Literal["ocr", "speech", "subtitle", "object", "tag", "problem"]
+ObservationKind = Literal["ocr", "speech", "subtitle", "object", "tag", "caption", "problem"]
 Modality = Literal["frames", "audio"]
 Box = tuple[float, float, float, float]
 
