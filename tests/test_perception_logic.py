@@ -232,3 +232,123 @@ def _ffmpeg() -> str:
         if exe is None:
             pytest.skip("no ffmpeg binary (imageio-ffmpeg) to mux test files")
         return exe
+
+
+# ------------------------------------------------------------------------------ colour events
+def _jpeg(image: np.ndarray) -> np.ndarray:
+    """A frame as the store gives it back (JPEG round trip)."""
+    from vidsleuth.memory.store import decode_jpeg, encode_jpeg
+
+    return decode_jpeg(encode_jpeg(image))
+
+
+@pytest.mark.parametrize(
+    ("rgb", "basic", "css"),
+    [
+        ((255, 0, 0), "red", "red"),
+        ((0, 255, 0), "green", "lime"),
+        ((0, 0, 255), "blue", "blue"),
+        ((255, 255, 0), "yellow", "yellow"),
+        ((0, 255, 255), "blue", "cyan"),
+        ((255, 0, 255), "purple", "magenta"),
+        ((255, 128, 0), "orange", "orange"),
+        ((140, 80, 20), "brown", None),
+        ((255, 170, 200), "pink", None),
+        ((255, 255, 255), "white", "white"),
+        ((128, 128, 128), "grey", "grey"),
+        ((3, 6, 2), "black", "black"),
+    ],
+)
+def test_colours_are_named_with_basic_terms_and_css_shades(
+    rgb: tuple[int, int, int], basic: str, css: str | None
+) -> None:
+    from vidsleuth.tools.perception.colour_events import basic_colour, canonical_colour, shade
+
+    assert basic_colour(rgb) == basic
+    assert shade(rgb) == css
+    assert canonical_colour("Gray") == "grey" and canonical_colour("fuchsia") == "magenta"
+    assert canonical_colour("falcon") is None
+
+
+def test_each_basic_term_names_its_own_representative_colour() -> None:
+    from vidsleuth.tools.perception.colour_events import BASIC_COLOURS, basic_colour
+
+    assert len(BASIC_COLOURS) == 11
+    assert {n: basic_colour(rgb) for n, rgb in BASIC_COLOURS.items()} == {
+        n: n for n in BASIC_COLOURS
+    }
+
+
+def test_colour_events_find_uniform_runs_and_fades_in_synthetic_frames() -> None:
+    from vidsleuth.tools.perception.colour_events import colour_events, uniform_colour
+
+    rng = np.random.default_rng(0)
+    scene = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    frames = [_frame(_jpeg(scene), float(t)) for t in range(30)]
+    assert colour_events(frames, 1.0) == []  # ordinary frames: no event
+    for t in (5, 6):
+        frames[t] = _frame(_jpeg(np.full((90, 160, 3), (255, 0, 255), np.uint8)), float(t))
+    for t, level in ((16, 0.6), (17, 0.3)):  # the scene darkens ... into black
+        frames[t] = _frame(_jpeg((scene * level).astype(np.uint8)), float(t))
+    for t in (18, 19):
+        frames[t] = _frame(_jpeg(np.zeros((90, 160, 3), np.uint8)), float(t))
+    frames[25] = _frame(_jpeg(np.full((90, 160, 3), 255, np.uint8)), 25.0)  # a cut to white
+    got = colour_events(frames, 1.0)
+    assert [(e["t_start"], e["t_end"], e["colour"], e["shade"]) for e in got] == [
+        (4.5, 6.5, "purple", "magenta"),
+        (17.5, 19.5, "black", "black"),
+        (24.5, 25.5, "white", "white"),
+    ]
+    assert got[0]["text"] == "solid purple screen (magenta)"
+    assert "fade to black" in got[1]["text"] and "fade" not in got[2]["text"]
+    # frames further apart than a step are separate events
+    apart = [_frame(np.zeros((9, 16, 3), np.uint8), t) for t in (1.0, 2.0, 9.0)]
+    assert len(colour_events(apart, 1.0)) == 2
+    assert uniform_colour(scene) is None
+
+
+def _clip_frames(path: Path) -> list:  # type: ignore[type-arg]
+    """The frames the store caches for a clip: the chunk plan's 1-fps samples, 640 px, JPEG."""
+    from vidsleuth.tools.video import sample_frames
+    from vidsleuth.tools.video.chunks import plan_chunks
+    from vidsleuth.tools.video.probe import probe
+
+    plan = plan_chunks(probe(path).duration_s, chunk_seconds=4, sample_fps=1, segment_seconds=60)
+    frames = sample_frames(path, plan.sample_times(), max_side=640)
+    return [_frame(_jpeg(f.image), f.t) for f in frames]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "scene_cuts.mp4",
+        "fire2.mp4",
+        "smpte-2997.mp4",
+        "timecode_pattern.mp4",
+        "chaplin.mp4",
+        "bikes.mp4",
+        "sintel_snow.mp4",
+        "person-bicycle-car-detection.mp4",
+    ],
+)
+def test_no_colour_events_on_ordinary_real_footage(shared_videos: Path, name: str) -> None:
+    """Test patterns, a black-and-white film, a grey parking lot, a snowstorm: none is one
+    colour."""
+    from vidsleuth.tools.perception.colour_events import colour_events
+
+    assert colour_events(_clip_frames(shared_videos / name), 1.0) == []
+
+
+def test_colour_events_on_real_fades_and_black_frames(shared_videos: Path) -> None:
+    """The airliner clip fades to black at its end (its grey-sky frames are not events); Big
+    Buck Bunny opens on black and fades in; the no-duration WebM is black throughout."""
+    from vidsleuth.tools.perception.colour_events import colour_events
+
+    (plane,) = colour_events(_clip_frames(shared_videos / "airplane.mp4"), 1.0)
+    assert plane["colour"] == "black" and plane["t_start"] >= 10.0
+    assert "fade to black" in plane["text"]
+    (bunny,) = colour_events(_clip_frames(shared_videos / "big_buck_bunny_0_30.webm"), 1.0)
+    assert (bunny["t_start"], bunny["colour"]) == (0.0, "black")
+    assert "fade from black" in bunny["text"]
+    (dark,) = colour_events(_clip_frames(shared_videos / "no_duration.webm"), 1.0)
+    assert dark["colour"] == "black" and dark["t_start"] == 0.0 and dark["t_end"] >= 4.0
