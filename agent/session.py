@@ -324,23 +324,30 @@ class VideoAgent:
     ) -> Answer:
         from langgraph.types import Command
 
+        from vidsleuth.tools.models.prompt_cache import persistent_prompt_cache, prompt_cache_path
+
         deps = self._deps(record)
         cfg = self._config(sid)
         t0 = time.perf_counter()
         payload: Any = inp
-        while True:
-            interrupted: list[Any] = []
-            for chunk in self.graph.stream(payload, cfg, context=deps, stream_mode="updates"):
-                for name, update in chunk.items():
-                    if name == "__interrupt__":
-                        interrupted.extend(update)
-                    elif on_step is not None:
-                        on_step(name, _plain(update))
-            if not interrupted:
-                break
-            ask = interrupted[0].value if hasattr(interrupted[0], "value") else interrupted[0]
-            ok = True if on_pause is None else bool(on_pause(ask))
-            payload = Command(resume=ok)
+        chat = deps.ctx.chat
+        # The model's prompt cache for this video outlives the process: the stable prompt
+        # prefix (system text, tool list) of the first question in a new process starts warm.
+        cache = prompt_cache_path(self.store.root, record.video_id, chat) if chat else None
+        with persistent_prompt_cache(chat, cache):
+            while True:
+                interrupted: list[Any] = []
+                for chunk in self.graph.stream(payload, cfg, context=deps, stream_mode="updates"):
+                    for name, update in chunk.items():
+                        if name == "__interrupt__":
+                            interrupted.extend(update)
+                        elif on_step is not None:
+                            on_step(name, _plain(update))
+                if not interrupted:
+                    break
+                ask = interrupted[0].value if hasattr(interrupted[0], "value") else interrupted[0]
+                ok = True if on_pause is None else bool(on_pause(ask))
+                payload = Command(resume=ok)
         state = self.session_state(sid)
         self.last_usage = deps.ctx.usage
         used: dict[str, int] = {}

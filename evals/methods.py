@@ -214,8 +214,8 @@ class SinglePass:
             {"role": "system", "content": prompts.SYSTEM},
             {
                 "role": "user",
-                "content": f"Observations at {len(spans)} evenly spaced moments of the video:\n"
-                + "\n".join(lines[:120])
+                "content": f"Evidence at {len(spans)} evenly spaced moments of the video:\n"
+                + prompts.data_block(lines[:120])
                 + f"\n\n{prompts.question_block(record.question, texts)}\n\n"
                 "Which option is right? Give the option letter, your confidence (0-1) and the "
                 "time in seconds of the supporting observation.",

@@ -110,21 +110,19 @@ class CallRequest(BaseModel):
 
 
 @lru_cache(maxsize=32)
-def _call_variants(tools: tuple[tuple[str, type[BaseModel]], ...]) -> Any:
-    variants = [
-        create_model(  # type: ignore[call-overload]
-            f"Call_{name}",
-            tool=(Literal[name], Field(description="the tool's name")),
-            args=(model, Field(description="the tool's arguments")),
-        )
-        for name, model in tools
-    ]
-    if not variants:
+def call_model(names: tuple[str, ...]) -> type[BaseModel]:
+    """A tool call whose ``tool`` must be one of ``names`` (a grammar-constrained backend then
+    writes only offered tool names).  The arguments stay a free JSON object here and are
+    validated against the tool's own input model when the call runs: a per-tool schema would
+    put every tool's full JSON schema into every prompt, thousands of tokens on a CPU."""
+    if not names:
         return CallRequest
-    out: Any = variants[0]
-    for v in variants[1:]:
-        out = out | v
-    return out
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "ToolCall",
+        __doc__="One tool call.",
+        tool=(Literal[names], Field(description="the tool's name")),
+        args=(dict[str, Any], Field(default_factory=dict, description="the tool's arguments")),
+    )
 
 
 # ------------------------------------------------------------------------------- reading
@@ -146,10 +144,11 @@ OPTION_KINDS = ("things", "times", "numbers", "sentences", "none")
 SHOWS_AS = ("text", "speech", "object", "colour", "scene", "action", "any")
 
 
-def reading_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[BaseModel]:
+@lru_cache(maxsize=32)
+def reading_schema(names: tuple[str, ...]) -> type[BaseModel]:
     """The model's structured reading of the question, and any extra tool calls it wants in the
     first round (beside the default coarse search)."""
-    call = _call_variants(tools)
+    call = call_model(names)
     return create_model(  # type: ignore[call-overload, no-any-return]
         "QuestionReading",
         __doc__="What the question asks, how the answer would show in the video, first calls.",
@@ -195,8 +194,10 @@ def reading_messages(
 
 
 # ------------------------------------------------------------------------------- deciding
-def decision_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[BaseModel]:
-    call = _call_variants(tools)
+@lru_cache(maxsize=32)
+def decision_schema(names: tuple[str, ...]) -> type[BaseModel]:
+    """The next step: tool calls (names constrained to the offered tools) or answer now."""
+    call = call_model(names)
     return create_model(  # type: ignore[call-overload, no-any-return]
         "Decision",
         __doc__="The next step: tool calls, or answer now.",
