@@ -12,6 +12,13 @@ Four question types, four options each, every answer and reference span exact:
 (a value's occurrences) and *which came first* (the earliest of several needles).  Option order
 and distractor choice come from ``random.Random`` seeded by (seed, question id), so the same JSON
 and seed always give the same questions.
+
+Every question has two wordings: the original templates and a reworded set (``wording="alt"``)
+written with other verbs, another word order and none of the original key phrases ("appear",
+"colour flash", "on-screen text", "spoken phrase").  Options, answer letter and reference spans
+are identical between the two; only the stem changes, so an answer that moves with the wording
+was keyed to the words rather than to the video.  An original question keeps its uid; its
+rewording has the same uid plus ``:alt`` (``meta["wording"]`` and ``meta["pair"]`` say the same).
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from vidsleuth.evals.timecodes import format_clock
 
 KINDS: tuple[str, ...] = ("text", "object", "flash", "speech")
 QUESTION_TYPES: tuple[str, ...] = ("what", "when", "count", "order")
+WORDINGS: tuple[str, ...] = ("orig", "alt")
+WORDING_CHOICES: tuple[str, ...] = ("orig", "alt", "both")
+ALT_SUFFIX = ":alt"
 # The development set: these lengths (minutes) x seeds are the numbers we publish.
 PUBLIC_LENGTHS_MIN: tuple[float, ...] = (10.0, 60.0, 180.0)
 PUBLIC_SEEDS: tuple[int, ...] = (1101, 2202, 3303)
@@ -45,8 +55,63 @@ _NOUN = {
 }
 
 
+_WHEN = "When does {noun} appear?"
+_COUNT = "How many separate times does {noun} appear?"
+_ORDER = "Which of these appears first in the video? (Options that never appear do not count.)"
+
+# The reworded set.  Written apart from the originals: none of "appear", "colour flash",
+# "on-screen text" or "spoken phrase", other verbs and word order.  Options are not reworded.
+_WHAT_ALT = {
+    "text": "Some words are written across the picture at one point. Which of these do they read?",
+    "object": "One of these things is shown somewhere in the footage. Which one is it?",
+    "flash": "For an instant the whole picture turns a single solid hue. Which hue is it?",
+    "speech": "Somebody says one of these lines out loud. Which line is heard?",
+}
+_WHEN_ALT = {
+    "text": "Roughly when can you read {v!r} in the picture?",
+    "object": "At what point in the footage can the {v} be seen?",
+    "flash": "At what point in the video is the screen briefly filled with {v}?",
+    "speech": "Around what time does someone say {v!r}?",
+}
+_COUNT_ALT = {
+    "text": "On how many distinct occasions is {v!r} written in the picture?",
+    "object": "In how many separate moments is the {v} visible in the footage?",
+    "flash": "How often does the whole frame go {v}, counting each occasion once?",
+    "speech": "How many times in total is {v!r} said aloud?",
+}
+_ORDER_ALT = (
+    "Of the options below, which occurs earliest in the footage? (Ignore any that never occur.)"
+)
+
+
 def describe(kind: str, value: str) -> str:
     return _NOUN.get(kind, "{v}").format(v=value)
+
+
+def stem(qtype: str, kind: str, value: str | None = None, wording: str = "orig") -> str:
+    """The question text of ``qtype`` about a needle of ``kind`` (and ``value``) in ``wording``."""
+    if wording not in WORDINGS:
+        raise ValueError(f"wording must be one of {', '.join(WORDINGS)}, not {wording!r}")
+    alt = wording == "alt"
+    if qtype == "what":
+        table = _WHAT_ALT if alt else _WHAT
+        return table.get(kind, table["text"])
+    if qtype == "order":
+        return _ORDER_ALT if alt else _ORDER
+    if qtype not in ("when", "count"):
+        raise ValueError(f"unknown question type {qtype!r}")
+    if alt:
+        table = _WHEN_ALT if qtype == "when" else _COUNT_ALT
+        return table.get(kind, table["object"]).format(v=value)
+    return (_WHEN if qtype == "when" else _COUNT).format(noun=describe(kind, str(value)))
+
+
+def wordings_for(option: str | None) -> tuple[str, ...]:
+    """``orig`` | ``alt`` | ``both`` (the task option) -> the wordings to build, in order."""
+    value = (option or "orig").strip().lower()
+    if value not in WORDING_CHOICES:
+        raise ValueError(f"wording must be one of {', '.join(WORDING_CHOICES)}, not {option!r}")
+    return WORDINGS if value == "both" else (value,)
 
 
 def _duration(data: dict[str, Any]) -> float:
@@ -81,8 +146,28 @@ def _decoy_windows(
     return [(round(s), round(s) + round(length)) for s in picks]
 
 
-def build_questions(data: dict[str, Any], video_key: str, seed: int = 0) -> list[QARecord]:
-    """Every question the needles support, in a stable order (needle order, then type)."""
+def build_questions(
+    data: dict[str, Any],
+    video_key: str,
+    seed: int = 0,
+    wording: str | Sequence[str] = "orig",
+) -> list[QARecord]:
+    """Every question the needles support, in a stable order (needle order, then type).
+
+    ``wording`` is ``"orig"``, ``"alt"``, ``"both"`` or a sequence of wordings; with several,
+    each question is followed by its rewordings (same options, answer and spans).
+    """
+    wordings = wordings_for(wording) if isinstance(wording, str) else tuple(wording)
+    for w in wordings:
+        if w not in WORDINGS:
+            raise ValueError(f"unknown wording {w!r}; expected one of {', '.join(WORDINGS)}")
+
+    # The original wording alone keeps its historic categories [type, kind]; as soon as a
+    # rewording is built, every record also carries "wording:orig" / "wording:alt", so the
+    # report's category table scores the two wordings side by side.
+    def tagged(w: str) -> list[str]:
+        return [] if wordings == ("orig",) else [f"wording:{w}"]
+
     needles = sorted(data.get("needles", []), key=lambda n: (float(n["t_start"]), str(n["id"])))
     pools: dict[str, list[str]] = {k: list(v) for k, v in (data.get("distractors") or {}).items()}
     duration = _duration(data)
@@ -95,25 +180,27 @@ def build_questions(data: dict[str, Any], video_key: str, seed: int = 0) -> list
     def rec(
         qid: str,
         qtype: str,
-        question: str,
+        kind: str,
+        value: str | None,
         options: dict[str, str],
         answer: str,
         spans: list[tuple[float, float]],
-        kind: str,
     ) -> None:
-        out.append(
-            QARecord(
-                uid=f"{video_key}:{qid}",
-                video_key=video_key,
-                question=question,
-                options=options,
-                answer=answer,
-                categories=[qtype, kind],
-                reference_spans=spans,
-                duration_s=duration,
-                meta={"seed": seed},
+        base = f"{video_key}:{qid}"
+        for w in wordings:
+            out.append(
+                QARecord(
+                    uid=base + (ALT_SUFFIX if w == "alt" else ""),
+                    video_key=video_key,
+                    question=stem(qtype, kind, value, w),
+                    options=dict(options),
+                    answer=answer,
+                    categories=[qtype, kind, *tagged(w)],
+                    reference_spans=list(spans),
+                    duration_s=duration,
+                    meta={"seed": seed, "wording": w, "pair": base},
+                )
             )
-        )
 
     for (kind, value), group in by_value.items():
         first = group[0]
@@ -122,42 +209,18 @@ def build_questions(data: dict[str, Any], video_key: str, seed: int = 0) -> list
         pool = [p for p in pools.get(kind, []) if p not in present[kind]]
         if len(pool) >= 3:
             opts, ans = _options(rng, value, pool)
-            rec(
-                f"{first['id']}:what",
-                "what",
-                _WHAT.get(kind, _WHAT["text"]),
-                opts,
-                ans,
-                spans,
-                kind,
-            )
+            rec(f"{first['id']}:what", "what", kind, value, opts, ans, spans)
         rng = random.Random(f"{seed}:{first['id']}:when")
         decoys = _decoy_windows(rng, spans[0], duration, 3) if len(group) == 1 else []
         if len(decoys) == 3:
             gold = _span_text(*spans[0])
             opts, ans = _options(rng, gold, [_span_text(*d) for d in decoys])
-            rec(
-                f"{first['id']}:when",
-                "when",
-                f"When does {describe(kind, value)} appear?",
-                opts,
-                ans,
-                spans,
-                kind,
-            )
+            rec(f"{first['id']}:when", "when", kind, value, opts, ans, spans)
         rng = random.Random(f"{seed}:{first['id']}:count")
         count = len(group)
         others = [str(c) for c in range(1, max(count + 4, 5)) if c != count]
         opts, ans = _options(rng, str(count), others)
-        rec(
-            f"{first['id']}:count",
-            "count",
-            f"How many separate times does {describe(kind, value)} appear?",
-            opts,
-            ans,
-            spans,
-            kind,
-        )
+        rec(f"{first['id']}:count", "count", kind, value, opts, ans, spans)
     # Which came first: consecutive groups of up to four distinct needles.
     firsts = [g[0] for g in by_value.values()]
     firsts.sort(key=lambda n: float(n["t_start"]))
@@ -175,15 +238,7 @@ def build_questions(data: dict[str, Any], video_key: str, seed: int = 0) -> list
         gold = labels[0]
         opts, ans = _options(rng, gold, pool[: max(3, len(labels) - 1)])
         span = (float(chunk[0]["t_start"]), float(chunk[0]["t_end"]))
-        rec(
-            f"{chunk[0]['id']}:order",
-            "order",
-            "Which of these appears first in the video? (Options that never appear do not count.)",
-            opts,
-            ans,
-            [span],
-            chunk[0]["kind"],
-        )
+        rec(f"{chunk[0]['id']}:order", "order", chunk[0]["kind"], None, opts, ans, [span])
     return out
 
 

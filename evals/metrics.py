@@ -266,3 +266,179 @@ def cost_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float
 def letter_counts(values: Iterable[str | None]) -> dict[str, int]:
     c = Counter(v if v else "(empty)" for v in values)
     return dict(sorted(c.items()))
+
+
+# --- who answered, which tools, how sure ----------------------------------------------------
+
+CONFIDENT_THRESHOLD = 0.75
+UNREPORTED = "unreported"  # the method did not say who answered
+NOT_ASKED = "not asked"  # the question has no result row
+
+
+def answered_by_label(row: Mapping[str, Any] | None) -> str:
+    """``model`` / ``rule`` / ``none`` as the row says; ``unreported`` when it does not say."""
+    if row is None:
+        return NOT_ASKED
+    if row.get("answer") is None:
+        return "none"
+    by = row.get("answered_by")
+    return str(by) if by else UNREPORTED
+
+
+def _scorable(questions: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [q for q in questions if not q.get("excluded")]
+
+
+def _right(q: Mapping[str, Any], row: Mapping[str, Any] | None) -> tuple[bool, bool]:
+    ans = row.get("answer") if row else None
+    return ans is not None, ans is not None and ans == q.get("answer")
+
+
+def accuracy_by_answered_by(
+    questions: Sequence[Mapping[str, Any]], rows: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Accuracy]:
+    """Accuracy per answerer (``model``, ``rule``, ``none``, ``unreported``, ``not asked``).
+
+    Each scorable question falls in exactly one group, so the totals add up to the overall.
+    """
+    out: dict[str, Accuracy] = {}
+    for q in _scorable(questions):
+        row = rows.get(q["uid"])
+        answered, right = _right(q, row)
+        out.setdefault(answered_by_label(row), Accuracy()).add(answered, right)
+    order = ["model", "rule", UNREPORTED, "none", NOT_ASKED]
+    return {k: out[k] for k in [*order, *sorted(set(out) - set(order))] if k in out}
+
+
+def accuracy_by_tool(
+    questions: Sequence[Mapping[str, Any]], rows: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per tool: accuracy over the questions that called it at least once, and its calls.
+
+    A question that called several tools counts toward each; ``(no tool)`` holds the questions
+    with a result row and no recorded call (rows from before ``tools_used`` existed land there).
+    """
+    acc: dict[str, Accuracy] = {}
+    calls: Counter[str] = Counter()
+    for q in _scorable(questions):
+        row = rows.get(q["uid"])
+        if row is None:
+            continue
+        answered, right = _right(q, row)
+        tools = {k: int(v) for k, v in (row.get("tools_used") or {}).items() if v}
+        for name in tools or {"(no tool)": 0}:
+            acc.setdefault(name, Accuracy()).add(answered, right)
+        calls.update(tools)
+    names = sorted(acc, key=lambda k: (k == "(no tool)", -acc[k].total, k))
+    return {k: {**acc[k].to_json(), "calls": calls.get(k, 0)} for k in names}
+
+
+def _confidence(row: Mapping[str, Any] | None) -> float | None:
+    if row is None or row.get("answer") is None or row.get("confidence") is None:
+        return None
+    try:
+        c = float(row["confidence"])
+    except (TypeError, ValueError):
+        return None
+    return min(max(c, 0.0), 1.0) if math.isfinite(c) else None
+
+
+def risk_coverage(
+    questions: Sequence[Mapping[str, Any]], rows: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Coverage-accuracy curve over all scorable questions, most confident answers first.
+
+    Answers without a confidence rank below every confident answer, and questions without an
+    answer rank last (they are wrong at any coverage).  Ties are averaged: inside a group of
+    equal confidence the curve is the expected one over every order of the group, so the
+    result does not depend on row order.  ``aurc`` is the mean selective risk (1 - accuracy)
+    over the coverages 1/N .. N/N; ``aurc_oracle`` is the same with every right answer ranked
+    first (the best any confidence could do with these answers); lower is better for both.
+    """
+    items: list[tuple[float, bool]] = []
+    for q in _scorable(questions):
+        row = rows.get(q["uid"])
+        answered, right = _right(q, row)
+        c = _confidence(row)
+        rank = c if c is not None else (-1.0 if answered else -2.0)
+        items.append((rank, right))
+    n = len(items)
+    if not n:
+        return {"n": 0, "aurc": None, "aurc_oracle": None, "points": []}
+    groups: dict[float, list[int]] = {}
+    for rank, right in items:
+        g = groups.setdefault(rank, [0, 0])
+        g[0] += 1
+        g[1] += int(not right)
+    points: list[tuple[float, float]] = []
+    risks: list[float] = []
+    k = errors = 0
+    for rank in sorted(groups, reverse=True):
+        size, wrong = groups[rank]
+        for j in range(1, size + 1):
+            risk = (errors + wrong * j / size) / (k + j)
+            risks.append(risk)
+            points.append((round((k + j) / n, 6), round(1 - risk, 6)))
+        k += size
+        errors += wrong
+    n_right = sum(r for _, r in items)
+    oracle = [max(0, i - n_right) / i for i in range(1, n + 1)]
+    return {
+        "n": n,
+        "aurc": statistics.fmean(risks),
+        "aurc_oracle": statistics.fmean(oracle),
+        "points": points,
+    }
+
+
+def calibration_summary(
+    questions: Sequence[Mapping[str, Any]],
+    rows: Mapping[str, Mapping[str, Any]],
+    threshold: float = CONFIDENT_THRESHOLD,
+) -> dict[str, Any]:
+    """How sure a method was and whether that was earned, over all scorable questions.
+
+    ``confident_wrong_rate``: wrong answers with confidence >= ``threshold``, as a share of all
+    scorable questions (the answers a user would have trusted and been misled by);
+    ``confident_accuracy``: accuracy among the answers at or above the threshold;
+    ``confident_coverage``: their share of all questions.  ``ece`` and the buckets come from
+    :func:`calibration` over the answers that carry a confidence.
+    """
+    scorable = _scorable(questions)
+    n = len(scorable)
+    answered = correct = confident = confident_right = no_conf = 0
+    chosen = []
+    for q in scorable:
+        row = rows.get(q["uid"])
+        a, r = _right(q, row)
+        answered += int(a)
+        correct += int(r)
+        c = _confidence(row)
+        if a and c is None:
+            no_conf += 1
+        if c is not None and c >= threshold:
+            confident += 1
+            confident_right += int(r)
+        if row is not None:
+            chosen.append({**row, "correct": r})
+    cal = calibration(chosen)
+    rc = risk_coverage(questions, rows)
+    return {
+        "threshold": threshold,
+        "questions": n,
+        "answered": answered,
+        "correct": correct,
+        "accuracy": correct / n if n else None,
+        "answered_without_confidence": no_conf,
+        "confident": confident,
+        "confident_wrong": confident - confident_right,
+        "confident_wrong_rate": (confident - confident_right) / n if n else None,
+        "confident_accuracy": confident_right / confident if confident else None,
+        "confident_coverage": confident / n if n else None,
+        "ece": cal["ece"],
+        "ece_n": cal["n"],
+        "buckets": cal["buckets"],
+        "aurc": rc["aurc"],
+        "aurc_oracle": rc["aurc_oracle"],
+        "curve": rc["points"],
+    }

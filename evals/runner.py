@@ -2,11 +2,16 @@
 
 The output folder holds:
 
-- ``run.json``: what was run (task, data, method, seed, categories) so the report can be rebuilt
-  and a resumed run can refuse to mix two different runs;
+- ``run.json``: what was run (task, data, method, seed, categories, ``session_mode``: whether
+  every question had a fresh session, ``isolated``, or the questions of a video shared one,
+  ``shared``; the configured models) so the report can be rebuilt and a resumed run can refuse
+  to mix two different runs;
 - ``questions.jsonl``: the selected questions as loaded (gold answers, categories, spans);
 - ``problems.txt``: every problem the loader found;
-- ``results.jsonl``: one line per answered question, appended and fsync'ed as each finishes.
+- ``results.jsonl``: one line per answered question, appended and fsync'ed as each finishes,
+  saying who answered (``answered_by``: model, rule, none) and which tools it called
+  (``tools_used``); rows written before those fields existed still load (they read as
+  ``unreported`` and no tools);
   The last line for a uid wins.  A half-written last line (a killed run) is cut off and that
   question is asked again; any other question already in the file is never re-asked, except
   rows whose ``stop_reason`` says they could not be attempted (video missing, error);
@@ -28,7 +33,14 @@ from typing import Any
 from vidsleuth.errors import ConfigError, VidsleuthError
 from vidsleuth.evals.methods import Method, MethodContext, build_method
 from vidsleuth.evals.registry import Task
-from vidsleuth.evals.schema import COST_KEYS, LoadResult, Prediction, QARecord
+from vidsleuth.evals.schema import (
+    COST_KEYS,
+    SESSION_MODES,
+    LoadResult,
+    Prediction,
+    QARecord,
+    tools_from_trace,
+)
 
 RESULTS_FILE = "results.jsonl"
 QUESTIONS_FILE = "questions.jsonl"
@@ -37,7 +49,9 @@ PROBLEMS_FILE = "problems.txt"
 # Rows with these stop reasons are attempted again when a run resumes.
 RETRY_STOP_REASONS = frozenset({"video_missing", "error"})
 # run.json fields that must match for a folder to be resumed.
-IDENTITY_KEYS = ("task", "data", "method", "seed")
+IDENTITY_KEYS = ("task", "data", "method", "seed", "session_mode")
+# What an identity key meant in run.json files written before it existed.
+IDENTITY_DEFAULTS: dict[str, Any] = {"session_mode": "isolated"}
 
 
 @dataclass
@@ -52,6 +66,7 @@ class RunOptions:
     seed: int = 0
     include_paths: list[Path] = field(default_factory=list)
     task_options: dict[str, str] = field(default_factory=dict)  # passed to the task's load hook
+    session_mode: str = "isolated"  # isolated: a fresh session per question; shared: per video
 
 
 @dataclass
@@ -120,6 +135,14 @@ def _row(
     cost = {k: pred.cost.get(k, 0) for k in COST_KEYS}
     cost["seconds"] = float(pred.cost.get("seconds", seconds))
     answer = pred.answer.strip().upper() if isinstance(pred.answer, str) else None
+    answered_by = pred.answered_by
+    if answer is None:
+        answered_by = "none"  # nobody answered, whatever the method claims
+    elif answered_by is not None:
+        answered_by = str(answered_by)  # an unexpected value is kept and reported under its name
+    tools = {str(k): int(v) for k, v in (pred.tools_used or {}).items() if v}
+    if not tools:
+        tools = tools_from_trace(pred.trace)
     return {
         "uid": record.uid,
         "video_key": record.video_key,
@@ -128,6 +151,8 @@ def _row(
         "gold": record.answer,
         "correct": bool(answer is not None and task.score(record, answer)),
         "confidence": pred.confidence,
+        "answered_by": answered_by,
+        "tools_used": tools,
         "evidence": [list(s) for s in pred.evidence],
         "stop_reason": pred.stop_reason,
         "cost": cost,
@@ -163,7 +188,12 @@ def _prepare_out(out: Path, identity: dict[str, Any]) -> None:
     run_path = out / RUN_FILE
     if run_path.is_file():
         old = json.loads(run_path.read_text(encoding="utf-8"))
-        diff = [k for k in IDENTITY_KEYS if str(old.get(k)) != str(identity.get(k))]
+        diff = [
+            k
+            for k in IDENTITY_KEYS
+            if str(old.get(k, IDENTITY_DEFAULTS.get(k)))
+            != str(identity.get(k, IDENTITY_DEFAULTS.get(k)))
+        ]
         if diff:
             raise ConfigError(
                 f"{out} holds a different run ({', '.join(f'{k}={old.get(k)}' for k in diff)}); "
@@ -190,15 +220,33 @@ def run(
 
     if opts.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    if opts.session_mode not in SESSION_MODES:
+        raise ConfigError(
+            f"session mode {opts.session_mode!r}: expected one of {', '.join(SESSION_MODES)}"
+        )
     loaded = task.load(opts.data, opts.videos, **opts.task_options)
     records = select(loaded.records, opts.limit)
     if not records:
-        raise ConfigError(f"{opts.data}: no questions loaded for task {task.name!r}")
+        why = "; ".join(str(p) for p in loaded.problems[:3])
+        msg = f"{opts.data}: no questions loaded for task {task.name!r}"
+        raise ConfigError(msg + (f" ({why})" if why else ""))
     context = MethodContext(
-        task=task.name, seed=opts.seed, settings=settings, prompt_for=task.prompt
+        task=task.name,
+        seed=opts.seed,
+        settings=settings,
+        prompt_for=task.prompt,
+        options={"session_mode": opts.session_mode},
     )
     method = build_method(opts.method, context)
     method_name = getattr(method, "name", opts.method)
+    # A method states the session modes it honours; one that says nothing runs every question
+    # in a fresh session, so a run can never record "shared" for questions that were isolated.
+    modes = tuple(getattr(method, "session_modes", ("isolated",)))
+    if opts.session_mode not in modes:
+        raise ConfigError(
+            f"method {method_name!r} does not support session mode {opts.session_mode!r} "
+            f"(it supports: {', '.join(modes)})"
+        )
     out = Path(opts.out)
     identity = {
         "task": task.name,
@@ -213,6 +261,8 @@ def run(
         "prediction_format": task.config.get("prediction_format", "uid_letter_json"),
         "include_paths": [str(p) for p in opts.include_paths],
         "task_options": opts.task_options,
+        "session_mode": opts.session_mode,
+        "configured_models": configured_models(settings),
     }
     _prepare_out(out, identity)
     _write_lines(out / QUESTIONS_FILE, (r.to_json() for r in records))
@@ -242,6 +292,25 @@ def run(
     write_predictions(task, out)
     build_report(out)
     return RunOutcome(out=out, asked=len(todo), resumed=len(finished), loaded=loaded)
+
+
+def configured_models(settings: Any) -> dict[str, str]:
+    """The models the settings name (what a model-backed method would use), for run.json.
+
+    Who actually answered each question is the row's ``answered_by``; this only says which
+    model a "model" answer came from.
+    """
+    if settings is None:
+        return {}
+    out: dict[str, str] = {}
+    chat = getattr(settings, "chat_model", None)
+    if chat:
+        out["chat"] = f"{getattr(settings, 'chat_backend', '?')}:{chat}"
+    vlm_backend = getattr(settings, "vlm_backend", None)
+    vlm = getattr(settings, "vlm_model", None)
+    if vlm_backend and vlm_backend != "none":
+        out["vlm"] = f"{vlm_backend}:{vlm}"
+    return out
 
 
 def write_predictions(task: Task, out: Path) -> Path:

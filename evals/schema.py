@@ -72,6 +72,11 @@ class Prediction:
 
     ``cost`` uses the keys ``frames_decoded``, ``model_calls``, ``tokens`` and ``seconds`` (the
     runner fills ``seconds`` with the wall time when the method leaves it out).
+
+    ``answered_by`` says who chose the answer: ``"model"`` (a language or vision model's reply),
+    ``"rule"`` (code: a matcher, a heuristic, a random or fixed baseline) or ``"none"`` (no
+    answer).  ``None`` means the method did not say; reports show it as ``unreported`` rather than
+    guessing.  ``tools_used`` counts the tool calls made for the question, by tool name.
     """
 
     answer: str | None
@@ -80,9 +85,25 @@ class Prediction:
     stop_reason: str = "answered"
     cost: dict[str, float] = field(default_factory=dict)
     trace: list[dict[str, Any]] = field(default_factory=list)
+    answered_by: str | None = None
+    tools_used: dict[str, int] = field(default_factory=dict)
 
 
 COST_KEYS: tuple[str, ...] = ("frames_decoded", "model_calls", "tokens", "seconds")
+ANSWERED_BY: tuple[str, ...] = ("model", "rule", "none")
+SESSION_MODES: tuple[str, ...] = ("isolated", "shared")
+
+
+def tools_from_trace(trace: list[dict[str, Any]]) -> dict[str, int]:
+    """Tool calls a trace records: entries with both ``tool`` and ``args`` and not ``skipped``
+    (the agent graph writes one such entry per call it ran, failed calls included)."""
+    counts: dict[str, int] = {}
+    for t in trace or []:
+        if isinstance(t, dict) and isinstance(t.get("tool"), str) and "args" in t:
+            if t.get("skipped"):
+                continue
+            counts[t["tool"]] = counts.get(t["tool"], 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def normalize_spans(spans: Any) -> list[Span]:

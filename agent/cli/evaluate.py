@@ -2,8 +2,16 @@
 
 ``vidsleuth eval TASK ...`` is shorthand for ``vidsleuth eval run TASK ...``: the group inserts
 ``run`` whenever its first argument is not one of its own subcommands (``run``, ``report``,
-``list``), so ``vidsleuth eval report DIR`` and ``vidsleuth eval lvbench --data F`` both work and
-task names can never shadow a subcommand (the registry refuses those names).
+``list``, ``build-real``), so ``vidsleuth eval report DIR`` and ``vidsleuth eval lvbench --data F``
+both work and task names can never shadow a subcommand (the registry refuses the first three;
+``build-real`` has a hyphen, which task names resolve to underscores).
+
+- ``vidsleuth eval report DIR [DIR ...] [--out CMP] [--threshold 0.75]``: rebuild each folder's
+  report; with two or more folders also write ``CMP/comparison.md`` (methods side by side per
+  benchmark, a per-question table, reliability and coverage plots).
+- ``vidsleuth eval build-real --minutes 10 --out DIR/real-10min.mp4 [--seed S]``: build a
+  real-clips haystack (video + manifest) from ``../shared/data/videos``; prints a clear "skipped"
+  line and exits 0 when those clips are absent.
 """
 
 from __future__ import annotations
@@ -66,8 +74,19 @@ def run_cmd(
     ] = None,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", help="KEY=VALUE for the task's loader (e.g. offsets=FILE)"),
+        typer.Option(
+            "--option",
+            help="KEY=VALUE for the task's loader (e.g. offsets=FILE, wording=both, open=yes)",
+        ),
     ] = None,
+    session_mode: Annotated[
+        str,
+        typer.Option(
+            "--session-mode",
+            help="isolated (a fresh session per question) or shared (one per video); recorded "
+            "in run.json and refused for a method that does not support it",
+        ),
+    ] = "isolated",
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -98,6 +117,7 @@ def run_cmd(
         seed=seed,
         include_paths=includes,
         task_options=task_options,
+        session_mode=session_mode,
     )
 
     def progress(done: int, total: int) -> None:
@@ -119,19 +139,106 @@ def run_cmd(
 
 @eval_app.command("report")
 def report_cmd(
-    folder: Annotated[Path, typer.Argument(help="an eval output folder")],
+    folders: Annotated[
+        list[Path], typer.Argument(help="one or more eval output folders (run folders)")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="where the comparison goes (two or more folders)"),
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="confidence at or above which an answer is "
+            "'confident' (confident-wrong rate, accuracy among confident answers)",
+        ),
+    ] = 0.75,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rebuild report.md, summary.json and the plots from saved results."""
-    from vidsleuth.evals.report import build_report, summarize
+    """Rebuild report.md, summary.json and the plots from saved results; with several folders,
+    also a side-by-side comparison (comparison.md)."""
+    from vidsleuth.evals.report import build_comparison, build_report, summarize
 
-    path = build_report(folder)
-    summary = summarize(folder)
+    paths = [build_report(f, threshold) for f in folders]
+    if len(folders) == 1:
+        summary = summarize(folders[0], threshold)
+        if json_out:
+            print_json(summary)
+        else:
+            _print_scores(summary["scores"], summary["run"]["overall_key"])
+            _err(f"report: {paths[0]}")
+        return
+    cmp_out = out or Path("eval-out") / "comparison"
+    path = build_comparison(folders, cmp_out, threshold)
     if json_out:
-        print_json(summary)
+        import json
+
+        print_json(json.loads((cmp_out / "comparison.json").read_text(encoding="utf-8")))
     else:
-        _print_scores(summary["scores"], summary["run"]["overall_key"])
-        _err(f"report: {path}")
+        for folder in folders:
+            summary = summarize(folder, threshold)
+            typer.echo(f"== {folder} ({summary['run']['method']})")
+            _print_scores(summary["scores"], summary["run"]["overall_key"])
+        _err(f"comparison: {path}")
+
+
+@eval_app.command("build-real")
+def build_real_cmd(
+    out: Annotated[Path, typer.Option("--out", help="video to write (.mp4); OUT.json beside it")],
+    minutes: Annotated[float, typer.Option("--minutes", "-m", help="length in minutes")] = 10.0,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="placement seed")] = 0,
+    videos: Annotated[
+        Path | None,
+        typer.Option("--videos", help="folder of the real clips (default ../shared/data/videos)"),
+    ] = None,
+    fps: Annotated[float, typer.Option("--fps", help="output frame rate")] = 10.0,
+    width: Annotated[int, typer.Option("--width", help="frame width (even)")] = 640,
+    height: Annotated[int, typer.Option("--height", help="frame height (even)")] = 360,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a real-clips haystack: the clips of SOURCES.md spliced into filler at seeded offsets.
+
+    Evaluate it with `vidsleuth eval real_haystack --data OUT.json` (or the folder).
+    """
+    from vidsleuth.evals.real_haystack import (
+        DEFAULT_VIDEOS_DIR,
+        build,
+        build_questions,
+        missing_source_message,
+        question_counts,
+    )
+
+    src = videos or DEFAULT_VIDEOS_DIR
+    why = missing_source_message(src)
+    if why:
+        if json_out:
+            print_json({"skipped": why})
+        else:
+            typer.echo(f"skipped: {why}")
+        return
+    manifest = build(src, out, minutes=minutes, seed=seed, fps=fps, width=width, height=height)
+    counts = question_counts(build_questions(manifest, out.stem))
+    if json_out:
+        print_json(
+            {
+                "video": str(out),
+                "manifest": str(out.with_suffix(".json")),
+                "clips": len(manifest["clips"]),
+                "missing": manifest["missing"],
+                "questions": counts,
+            }
+        )
+        return
+    typer.echo(
+        f"wrote {out} ({manifest['duration_s']:g} s, {len(manifest['clips'])} clips) and "
+        f"{out.with_suffix('.json')}"
+    )
+    if manifest["missing"]:
+        typer.echo(f"clips absent (no questions on them): {', '.join(manifest['missing'])}")
+    typer.echo("questions: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 @eval_app.command("list")

@@ -1,4 +1,11 @@
-"""Real-clips haystack hooks: a manifest written by ``real_haystack.build`` -> questions."""
+"""Real-clips haystack hooks: a manifest written by ``real_haystack.build`` -> questions.
+
+Options (``--option KEY=VALUE``): ``open=yes`` adds the open-ended questions (listed with their
+reference answers, excluded from letter scoring); the default leaves them out.
+
+When the data is absent (no manifest: the clips under ``../shared/data/videos`` were never there
+to build one) the loader returns no questions and one problem that says how to build it.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,35 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vidsleuth.errors import ConfigError
 from vidsleuth.evals.loading import find_video
 from vidsleuth.evals.real_haystack import build_questions
 from vidsleuth.evals.schema import LoadResult, Problem, QARecord
 
+_YES = {"1", "yes", "true", "include", "on"}
+_NO = {"", "0", "no", "false", "skip", "off"}
+BUILD_HINT = (
+    "build one with `vidsleuth eval build-real --minutes 10 --out DIR/real-10min.mp4` "
+    "(needs the clips in ../shared/data/videos)"
+)
+
 
 def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult:
+    unknown = sorted(set(options) - {"open"})
+    if unknown:
+        raise ConfigError(f"real_haystack: unknown option(s) {', '.join(unknown)}; known: open")
+    open_opt = str(options.get("open", "no")).strip().lower()
+    if open_opt not in _YES | _NO:
+        raise ConfigError(f"--option open={options.get('open')!r}: expected yes or no")
     problems: list[Problem] = []
     records: list[QARecord] = []
-    for path in sorted(data.glob("*.json")) if data.is_dir() else [data]:
+    if not data.exists():
+        problems.append(Problem(str(data), f"no real-haystack manifest here; {BUILD_HINT}"))
+        return LoadResult(records, problems)
+    paths = sorted(data.glob("*.json")) if data.is_dir() else [data]
+    if not paths:
+        problems.append(Problem(str(data), f"no manifest (*.json) in this folder; {BUILD_HINT}"))
+    for path in paths:
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
@@ -23,12 +50,21 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
         if not isinstance(manifest, dict) or not isinstance(manifest.get("clips"), list):
             problems.append(Problem(str(path), "not a real-haystack manifest (no 'clips' list)"))
             continue
+        for name in manifest.get("missing") or []:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"clip {name} was absent when this haystack was built (no questions on it)",
+                    kind="data",
+                    blocking=False,
+                )
+            )
         video = find_video(videos or path.parent, path.stem)
         if video is None:
             problems.append(
                 Problem(str(path), f"video {path.stem}.* not found", kind="video", blocking=False)
             )
-        for q in build_questions(manifest, path.stem):
+        for q in build_questions(manifest, path.stem, include_open=open_opt in _YES):
             q.video_path = video
             records.append(q)
     return LoadResult(records, problems)
