@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from vidsleuth.settings import Settings
-
 from vidsleuth.tools.perception.cache import stored_observations
 
 Progress = Callable[[str, int, int], None]

@@ -15,8 +15,8 @@ import typer
 from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
 
 if TYPE_CHECKING:
-    from vidsleuth.settings import Settings
     from vidsleuth.memory.chroma import ChromaStore
+    from vidsleuth.settings import Settings
 
 memory_app = typer.Typer(help="Search and inspect the long-term memory.", no_args_is_help=True)
 
