@@ -17,9 +17,10 @@ scans (scene cuts, fades, text onsets) and rounded outward.
 ``when`` (which window shows a clip or a moment inside one) and ``order`` (which of several clips or
 moments comes first).  Distractors are plausible for the scene and wrong by the frames; a few
 are things that *are* in the clip but do not answer the question (a second shopper for "who
-wears the hat").  Open-ended questions with reference answers (category ``open``) are built
-too; they cannot be scored by letter, so a loader keeps them only on request (excluded from
-scoring, the reference in ``meta["reference"]``).
+wears the hat").  Gold letters are balanced per video (each letter the answer equally often),
+so no fixed-letter guess beats chance.  Open-ended questions with reference answers (category
+``open``) are built too; they cannot be scored by letter, so a loader keeps them only on
+request (excluded from scoring, the reference in ``meta["reference"]``).
 
 Questions may be hard for the CPU default (no captioner, no vision-language model): that is the
 point.  Nothing here is tuned to what the default pipeline can see.
@@ -1590,6 +1591,7 @@ def build_questions(
                     [_span(first, None)],
                     {"clips": [q["file"] for q in pick]},
                 )
+    _balance_letters(out, random.Random(f"{seed}:{video_key}:letters"))
     if include_open:
         for p in placed:
             clip = facts[p["file"]]
@@ -1605,6 +1607,23 @@ def build_questions(
                     excluded="open-ended: compare with meta.reference (not scored by letter)",
                 )
     return out
+
+
+def _balance_letters(records: list[QARecord], rng: random.Random) -> None:
+    """Move each gold option to a letter drawn from an evenly filled, shuffled deck, so every
+    letter is the answer equally often (to within one) and an always-the-same-letter guess
+    scores chance.  The wrong options keep their seeded order around it."""
+    deck = [LETTERS[i % len(LETTERS)] for i in range(len(records))]
+    rng.shuffle(deck)
+    for rec, letter in zip(records, deck, strict=True):
+        if rec.answer is None or len(rec.options) != len(LETTERS):
+            continue
+        gold = rec.options[rec.answer]
+        rest = [t for k, t in rec.options.items() if k != rec.answer]
+        at = LETTERS.index(letter)
+        texts = [*rest[:at], gold, *rest[at:]]
+        rec.options = dict(zip(LETTERS, texts, strict=True))
+        rec.answer = letter
 
 
 def question_counts(records: Sequence[QARecord]) -> dict[str, int]:

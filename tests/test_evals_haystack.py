@@ -212,6 +212,8 @@ def test_real_clip_questions_every_kind_and_exact() -> None:
     assert counts["when"] >= 30 and counts["order"] >= 30 and counts["colour"] >= 30
     assert len({q.uid for q in qs}) == len(qs)
     assert all(len(set(q.options.values())) == 4 and q.answer in q.options for q in qs)
+    letters = Counter(q.answer for q in qs)  # balanced: no fixed-letter guess beats chance
+    assert set(letters) == set("ABCD") and max(letters.values()) - min(letters.values()) <= 1
     starts = {c["file"]: c["t_start"] for c in manifest["clips"]}
     for q in qs:
         (a, b) = q.reference_spans[0]
