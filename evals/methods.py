@@ -58,6 +58,7 @@ class RandomChoice:
             confidence=1.0 / len(letters),
             stop_reason="random",
             cost={"frames_decoded": 0, "model_calls": 0, "tokens": 0},
+            answered_by="rule",
         )
 
 
@@ -76,6 +77,7 @@ class AlwaysFirst:
             confidence=1.0 / len(record.options),
             stop_reason="fixed",
             cost={"frames_decoded": 0, "model_calls": 0, "tokens": 0},
+            answered_by="rule",
         )
 
 
@@ -110,23 +112,32 @@ def _agent_letter(letters: list[str], answer: str) -> str | None:
 
 @dataclass
 class AgentMethod:
-    """The product: :class:`~vidsleuth.agent.session.VideoAgent` with the configured defaults,
-    one fresh session per question (so no question sees another's answer)."""
+    """The product: :class:`~vidsleuth.agent.session.VideoAgent` with the configured defaults.
+
+    ``isolated`` (the default) gives every question a fresh session and remembers nothing, so no
+    question sees what another found or answered; ``shared`` keeps one session per video (what
+    earlier questions found is reused, their answers shown as context) and lets confident
+    answers be remembered."""
 
     settings: Any
     name: str = "agent"
     needs_video: bool = True
+    session_modes: tuple[str, ...] = ("isolated", "shared")
     _agent: Any = None
 
     def __call__(
         self, record: QARecord, video_path: Path | None, context: MethodContext
     ) -> Prediction:
         from vidsleuth.agent.session import VideoAgent
+        from vidsleuth.graphs.stop import FEATURES
 
+        mode = str((context.options or {}).get("session_mode", "isolated"))
         if self._agent is None:
-            self._agent = VideoAgent(self.settings)
+            s = self.settings.model_copy(update={"agent_remember_answers": mode == "shared"})
+            self._agent = VideoAgent(s)
         letters, texts = _letters(record)
-        sid = "eval-" + "".join(c if c.isalnum() else "-" for c in record.uid)[-60:]
+        key = record.uid if mode != "shared" else f"video-{record.video_key}"
+        sid = "eval-" + "".join(c if c.isalnum() else "-" for c in key)[-60:]
         ans = self._agent.ask(str(video_path), record.question, texts, session=sid)
         cost = dict(ans.cost)
         cost["tokens"] = cost.get("prompt_tokens", 0) + cost.get("completion_tokens", 0)
@@ -137,10 +148,9 @@ class AgentMethod:
             evidence=[(e.t_start, e.t_end) for e in ans.evidence],
             stop_reason=ans.stop_reason,
             cost=cost,
-            trace=[
-                {"features": {k: features.get(k) for k in ("agreement", "stated", "margin")}},
-                *ans.trace,
-            ],
+            answered_by=ans.answered_by,
+            tools_used=dict(ans.tools_used),
+            trace=[{"features": {k: features.get(k) for k in FEATURES}}, *ans.trace],
         )
 
 
@@ -238,6 +248,7 @@ class SinglePass:
             confidence=conf,
             evidence=evidence,
             stop_reason="single_pass" if answer else "unparseable",
+            answered_by="model" if answer else "none",
             cost={
                 "frames_decoded": 0,
                 "model_calls": 1,

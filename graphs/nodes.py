@@ -317,9 +317,9 @@ def default_first_round(
         if kinds:
             args["kinds"] = kinds
         calls.append({"tool": loc, "args": args, "why": "default", "tag": "target"})
-        if reading.get("options_are") in ("things", "sentences", "numbers") and (
-            reading.get("options_are") != "numbers" or reading.get("kind") != "how_many"
-        ):
+        # Options that are things or sentences are looked for themselves; options that are
+        # clock times or bare counts are answered by arithmetic on the target instead.
+        if guess_options_are(options) == "things":
             for i, o in enumerate(options):
                 a: dict[str, Any] = {"query": o, "k": 20}
                 if kinds:
@@ -439,6 +439,42 @@ def _located_summary(options: Sequence[str], located: dict[int, list[Finding]]) 
     return out
 
 
+def located_arithmetic(
+    reading: dict[str, Any],
+    question: str,
+    options: Sequence[str],
+    target_hits: list[Finding] | None,
+    located: dict[int, list[Finding]],
+    settings: Any,
+) -> list[Finding]:
+    """Arithmetic on what was located over the whole video, as evidence lines the model reads.
+
+    The model's reading says what the target is; the facts computed about it are all offered
+    (a small model often misnames the question's kind, and a count it did not ask for costs
+    one line): how many separate times the target was located, which option's time window
+    holds it (when the options name clock times), and the order in which the options were
+    first (and last) located."""
+    out: list[Finding] = []
+    gap = 2.0 * float(settings.chunk_seconds)
+    target = str(reading.get("target") or question)
+    times = reading.get("options_are") == "times" or guess_options_are(options) == "times"
+    if target_hits:
+        line = arithmetic.count_line(target, target_hits, gap)
+        if line:
+            out.append(line)
+        if options and times:
+            out += arithmetic.window_lines(target, options, target_hits, gap)
+    if located:
+        out += _located_summary(options, located)
+        seq = [located.get(i, []) for i in range(len(options))]
+        if sum(1 for hits in seq if hits) >= 2:
+            latest = reading.get("kind") == "which_last"
+            line = arithmetic.order_line(options, seq, latest=latest)
+            if line:
+                out.append(line)
+    return out
+
+
 @node("act", fallback="map")
 def act(state: AgentState, runtime: Deps) -> Command[Literal["map"]]:
     """Run the queued tool calls, look at the spans search pointed at, and add arithmetic on
@@ -484,23 +520,7 @@ def act(state: AgentState, runtime: Deps) -> Command[Literal["map"]]:
             # a hint of what the span shows).
             if not f.get("text") or (t is not None and t.role == "search"):
                 candidates.append(f)
-    # Arithmetic on located evidence, as evidence lines the model reads.
-    gap = 2.0 * float(s.chunk_seconds)
-    target = str(reading.get("target") or question)
-    if target_hits:
-        if reading.get("kind") == "how_many":
-            line = arithmetic.count_line(target, target_hits, gap)
-            if line:
-                findings.append(line)
-        if reading.get("options_are") == "times":
-            findings += arithmetic.window_lines(target, options, target_hits, gap)
-    if located:
-        findings += _located_summary(options, located)
-        if reading.get("kind") in ("which_first", "which_last"):
-            seq = [located.get(i, []) for i in range(len(options))]
-            line = arithmetic.order_line(options, seq, latest=reading.get("kind") == "which_last")
-            if line:
-                findings.append(line)
+    findings += located_arithmetic(reading, question, options, target_hits, located, s)
     # Coarse to fine: look at the best spans search pointed at (cached perception, cheap).
     looks = [
         t.name
@@ -810,7 +830,13 @@ def answer(state: AgentState, runtime: Deps) -> Command[Literal["__end__"]]:
         answer_text = abstain["answer_text"]
         conf = abstain["confidence"]
     writers = [t.name for t in deps.registry if t.role == "write"]
-    if answer_text and evidence and conf >= s.agent_stop_threshold and writers:
+    if (
+        s.agent_remember_answers
+        and answer_text
+        and evidence
+        and conf >= s.agent_stop_threshold
+        and writers
+    ):
         args = {
             "fact": f"{state['question']} -> {answer_text}",
             "question": state["question"],

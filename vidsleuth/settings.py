@@ -155,7 +155,14 @@ class Settings(BaseSettings):
     agent_zoom_spans: int = Field(
         2, ge=1, description="spans zoomed into by the default next round (no model decision)"
     )
-    agent_confirm_expensive: bool = Field(False, description="pause for the user before zooming")
+    agent_confirm_expensive: bool = Field(
+        False, description="pause for the user before expensive tool calls (zooming, plug-ins)"
+    )
+    agent_remember_answers: bool = Field(
+        True,
+        description="remember confident answers as (tagged) session facts; evaluations of "
+        "isolated questions turn this off so no question sees another's answer",
+    )
 
     @field_validator("store", mode="before")
     @classmethod
