@@ -196,3 +196,23 @@ def test_vllm_captions_many_chunks_in_one_generate_call(fake_vllm: type[_FakeLLM
     assert llm.kwargs["model"] == "Qwen/Qwen2.5-VL-7B-Instruct"
     assert [got[i][0].text for i in range(20)] == ["4 images"] * 20
     assert p.usage.prompt_tokens == 20 * 14 and p.vlm_id == "vllm:Qwen/Qwen2.5-VL-7B-Instruct"
+
+
+def test_models_check_vlm_runs_one_image_request(
+    server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from vidsleuth.agent.cli.main import main
+
+    monkeypatch.setenv("VIDSLEUTH_VLM_BACKEND", "openai-compatible")
+    monkeypatch.setenv("VIDSLEUTH_VLM_MODEL", "served-vlm")
+    monkeypatch.setenv("VIDSLEUTH_VLM_BASE_URL", server.url)
+    assert main(["models", "check", "vlm", "--json", "--store", str(tmp_path)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["ok"] is True and "red screen" in row["detail"]
+    assert server.requests[0]["images"] == 1 and server.requests[0]["model"] == "served-vlm"
+    server.refuse_images = True
+    assert main(["models", "check", "vlm", "--json", "--store", str(tmp_path)]) == 1
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["ok"] is False and "does not accept images" in row["detail"]
