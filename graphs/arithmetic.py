@@ -55,6 +55,13 @@ def occurrences(hits: Sequence[Finding], gap: float) -> list[Finding]:
     return out
 
 
+def basis(hits: Sequence[Finding]) -> str:
+    """The kind of observation a computed line rests on (the most common among its hits), so
+    the stop rule can weigh a count of OCR reads differently from a count of detector labels."""
+    kinds = [str(h.get("kind", "")) for h in hits if h.get("kind")]
+    return max(sorted(set(kinds)), key=kinds.count) if kinds else ""
+
+
 def _span(a: float, b: float) -> str:
     return fmt_span(a, b)
 
@@ -72,6 +79,7 @@ def count_line(target: str, hits: Sequence[Finding], gap: float) -> Finding | No
         "text": f"'{target}' located at {len(occ)} separate moment(s): {times}",
         "score": max(float(h.get("score") or 0.0) for h in hits),
         "source": "arithmetic:count",
+        "basis": basis(hits),
     }
 
 
@@ -100,6 +108,7 @@ def order_line(
         "text": text,
         "score": 1.0,
         "source": "arithmetic:order",
+        "basis": basis([h for hits in located for h in hits]),
     }
 
 
@@ -126,6 +135,7 @@ def window_lines(
                 f"{str(o.get('text', ''))[:60]}",
                 "score": float(o.get("score") or 0.0),
                 "source": "arithmetic:window",
+                "basis": str(o.get("kind", "")),
             }
         )
     return out

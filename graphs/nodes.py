@@ -423,9 +423,10 @@ def _located_summary(options: Sequence[str], located: dict[int, list[Finding]]) 
                 f"{best.get('kind')}: {str(best.get('text', ''))[:60]}"
             )
             a, b, score = float(best["t_start"]), float(best["t_end"]), best.get("score")
+            kind = str(best.get("kind", ""))
         else:
             text = f"option {LETTERS[i]} '{o}' not located anywhere in the video"
-            a, b, score = 0.0, 0.0, 0.0
+            a, b, score, kind = 0.0, 0.0, 0.0, ""
         out.append(
             {
                 "t_start": a,
@@ -434,6 +435,7 @@ def _located_summary(options: Sequence[str], located: dict[int, list[Finding]]) 
                 "text": text,
                 "score": score,
                 "source": "arithmetic:options",
+                "basis": kind,
             }
         )
     return out
@@ -622,13 +624,16 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
         if parsed is None:
             continue
         model_ok = True
-        t0, t1 = routing.cited_span(g, float(parsed.time_s))
+        cited, grounded = routing.cited_finding(g, float(parsed.time_s))
         partials.append(
             {
                 "answer": str(parsed.answer).strip(),
                 "confidence": float(parsed.confidence),
-                "t_start": t0,
-                "t_end": t1,
+                "t_start": float(cited["t_start"]),
+                "t_end": float(cited["t_end"]),
+                "kind": str(cited.get("kind", "")),
+                "basis": str(cited.get("basis") or cited.get("kind", "")),
+                "grounded": grounded,
                 "why": parsed.why or "",
                 "group": g["key"],
                 "group_score": g["score"],

@@ -12,7 +12,7 @@ from typing import Any
 
 from vidsleuth.graphs.deps import AgentDeps
 from vidsleuth.graphs.state import Finding
-from vidsleuth.graphs.stop import StopFeatures
+from vidsleuth.graphs.stop import EXACT_KINDS, LABEL_KINDS, StopFeatures
 from vidsleuth.options import LETTERS
 from vidsleuth.tools.base import exhausted
 
@@ -69,16 +69,22 @@ def group_findings(findings: Sequence[Finding], gap: float) -> list[dict[str, An
     return groups
 
 
-def cited_span(group: dict[str, Any], time_s: float) -> tuple[float, float]:
-    """The evidence span for a partial answer citing ``time_s``: the finding at that time in the
-    group, else the group's best finding (small models often cite a wrong time)."""
+def cited_finding(group: dict[str, Any], time_s: float) -> tuple[Finding, bool]:
+    """The evidence line a partial answer citing ``time_s`` rests on, and whether the citation
+    matched one: the finding at that time in the group, else the group's best finding (small
+    models often cite a wrong time; an unmatched citation is *grounded* = False)."""
     fs = group["findings"]
     at = [f for f in fs if f["t_start"] - 1.0 <= time_s <= f["t_end"] + 1.0]
 
     def fit(f: Finding) -> tuple[bool, float]:  # inside [start, end) first, then the shortest
         return (not f["t_start"] <= time_s < f["t_end"], f["t_end"] - f["t_start"])
 
-    best = min(at, key=fit) if at else fs[0]
+    return (min(at, key=fit), True) if at else (fs[0], False)
+
+
+def cited_span(group: dict[str, Any], time_s: float) -> tuple[float, float]:
+    """The evidence span for a partial answer citing ``time_s`` (see :func:`cited_finding`)."""
+    best, _ = cited_finding(group, time_s)
     return float(best["t_start"]), float(best["t_end"])
 
 
@@ -94,25 +100,36 @@ def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
+def _basis(p: dict[str, Any]) -> str:
+    return str(p.get("basis") or p.get("kind") or "")
+
+
 def vote(
     partials: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]]
 ) -> tuple[str, list[dict[str, Any]], StopFeatures]:
-    """Merge partial answers: weight = stated confidence x (0.5 + group retrieval score).
+    """Merge partial answers: weight = stated confidence x (0.5 + group retrieval score), each
+    piece of evidence counted once per answer (partials citing the same moment for the same
+    answer are one vote: the strongest).
 
     Returns the winning answer (an option letter as given, or the first spelling of an open
     answer; "" when every partial abstained), the partials backing it, and the stop features.
     """
-    weights: dict[str, float] = {}
+    best: dict[tuple[str, tuple[float, float]], float] = {}
     spelled: dict[str, str] = {}
     for p in partials:
         key = normalise_answer(str(p["answer"]))
         if not key:
             continue
-        w = max(0.0, float(p["confidence"])) * (0.5 + max(0.0, float(p.get("group_score") or 0.0)))
-        weights[key] = weights.get(key, 0.0) + w
+        stated = max(0.0, float(p["confidence"])) * (1.0 if p.get("grounded", True) else 0.5)
+        w = stated * (0.5 + max(0.0, float(p.get("group_score") or 0.0)))
+        cite = (round(float(p["t_start"]), 1), round(float(p["t_end"]), 1))
+        best[(key, cite)] = max(best.get((key, cite), 0.0), w)
         spelled.setdefault(key, str(p["answer"]).strip())
-    if not weights:
+    if not best:
         return "", [], StopFeatures()
+    weights: dict[str, float] = {}
+    for (key, _), w in best.items():
+        weights[key] = weights.get(key, 0.0) + w
 
     def best_score(key: str) -> float:
         return max(
@@ -125,7 +142,9 @@ def vote(
     support = [p for p in partials if normalise_answer(str(p["answer"])) == win]
     total = sum(weights.values())
     agreement = weights[win] / total if total > 0 else 1.0 / len(weights)
-    stated = max(float(p["confidence"]) for p in support)
+    stated = max(
+        float(p["confidence"]) * (1.0 if p.get("grounded", True) else 0.5) for p in support
+    )
     s_win = best_score(win)
     spans = [(float(p["t_start"]), float(p["t_end"])) for p in support]
     others = [
@@ -139,7 +158,13 @@ def vote(
         if not any(_overlaps((g["t_start"], g["t_end"]), sp) for sp in spans)
     ]
     margin = max(-1.0, min(1.0, s_win - max(others, default=0.0)))
-    return spelled[win], support, StopFeatures(agreement=agreement, stated=stated, margin=margin)
+    bases = {_basis(p) for p in support}
+    exact = 1.0 if bases & EXACT_KINDS else 0.0
+    label = 1.0 if not exact and bases & LABEL_KINDS else 0.0
+    feats = StopFeatures(
+        agreement=agreement, stated=stated, margin=margin, exact=exact, label=label
+    )
+    return spelled[win], support, feats
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")

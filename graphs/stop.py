@@ -1,18 +1,24 @@
 """The calibrated stop rule: a small logistic model over evidence features, not a model's flag.
 
-Three features, each in a known range:
+Five features, each in a known range:
 
-* ``agreement`` (0..1): share of the vote weight of all partial answers that backs the winner;
-  independent evidence groups agreeing is the strongest sign the answer is right.
-* ``stated`` (0..1): the highest confidence the model stated for the winner (small models are
-  over-confident, so this gets a weight fitted on data rather than trusted as is).
+* ``agreement`` (0..1): share of the vote weight backing the winner, counting each *piece of
+  evidence* once: partial answers that cite the same moment are one vote, not several (the
+  model restating one line from two groups is not a second opinion).
+* ``stated`` (0..1): the highest confidence the model stated for the winner, halved when its
+  cited time matches no evidence line (small models are over-confident, so this gets a weight
+  fitted on data rather than trusted as is).
 * ``margin`` (-1..1): retrieval score of the best span backing the winner minus that of the best
-  span backing anything else (or of the best span not backing it): a needle that retrieval
-  singled out is more trustworthy than one tied with a distractor.
+  span backing anything else (or of the best span not backing it).
+* ``exact`` (0 or 1): the winner rests on exact evidence: text read on screen, words heard,
+  subtitles, or arithmetic over located moments of those.
+* ``label`` (0 or 1): the winner rests on a detector label, a scene tag or a frame colour
+  (often wrong on real footage: an ImageNet tag names a volleyball in a basketball gym).
 
-``confidence = sigmoid(b + w_a * agreement + w_s * stated + w_m * margin)``; the weights live in
-``Settings.agent_stop_weights`` and :func:`fit_weights` fits them on labelled runs (the synthetic
-needle benchmark), :func:`reliability_table` checks the result.
+``confidence = sigmoid(b + w . features)``; the weights live in ``Settings.agent_stop_weights``
+and :func:`fit_weights` fits them on labelled runs (``python -m vidsleuth.evals.fit_stop``),
+:func:`reliability_table` checks the result.  How reliable each kind of evidence is therefore
+comes from labelled questions, not from a number set by hand.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-FEATURES = ("agreement", "stated", "margin")
+FEATURES = ("agreement", "stated", "margin", "exact", "label")
+#: evidence kinds read or heard exactly
+EXACT_KINDS = frozenset({"ocr", "speech", "subtitle"})
+#: evidence kinds named by a classifier
+LABEL_KINDS = frozenset({"object", "tag", "colour"})
 
 
 @dataclass(frozen=True)
@@ -29,9 +39,11 @@ class StopFeatures:
     agreement: float = 0.0
     stated: float = 0.0
     margin: float = 0.0
+    exact: float = 0.0
+    label: float = 0.0
 
     def vector(self) -> list[float]:
-        return [self.agreement, self.stated, self.margin]
+        return [getattr(self, f) for f in FEATURES]
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
@@ -62,8 +74,8 @@ def fit_weights(
     steps: int = 3000,
     lr: float = 0.5,
 ) -> tuple[float, ...]:
-    """Fit ``(bias, w_agreement, w_stated, w_margin)`` by L2-regularised logistic regression
-    (plain gradient descent: four parameters, no library needed)."""
+    """Fit ``(bias, w_agreement, w_stated, w_margin, w_exact, w_label)`` by L2-regularised
+    logistic regression (plain gradient descent: six parameters, no library needed)."""
     if len(rows) != len(correct) or not rows:
         raise ValueError("need as many labels as feature rows, and at least one row")
     xs = [[1.0, *r.vector()] for r in rows]

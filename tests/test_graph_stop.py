@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from vidsleuth.settings import Settings
 from vidsleuth.graphs.routing import group_findings, option_matches, vote
 from vidsleuth.graphs.stop import StopFeatures, confidence, fit_weights, reliability_table
+from vidsleuth.settings import Settings
 
 
 def test_confidence_is_monotone_in_every_feature():
@@ -90,3 +90,39 @@ def test_option_match_needs_a_clear_lead():
     assert option_matches(g, ["amber harbor 66", "amber harbor 67"])["answer"] == "A"
     assert option_matches(g, ["amber harbor", "harbor 66"]) is None  # both fully present
     assert option_matches(g, ["red", "blue"]) is None
+
+
+def _p(answer, conf, t, kind="ocr", grounded=True, score=0.5):
+    return {
+        "answer": answer,
+        "confidence": conf,
+        "group_score": score,
+        "t_start": t,
+        "t_end": t + 4,
+        "why": "",
+        "kind": kind,
+        "grounded": grounded,
+    }
+
+
+def test_the_same_evidence_cited_twice_is_one_vote():
+    # Two groups' partials cite the same moment for B; one independent moment backs C.
+    same = [_p("B", 0.9, 10), _p("B", 0.9, 10), _p("C", 0.9, 50)]
+    _, _, f = vote(same, [])
+    assert f.agreement == pytest.approx(0.5)
+    independent = [_p("B", 0.9, 10), _p("B", 0.9, 30), _p("C", 0.9, 50)]
+    _, _, g = vote(independent, [])
+    assert g.agreement == pytest.approx(2 / 3)
+
+
+def test_provenance_features_and_ungrounded_citations():
+    _, _, text = vote([_p("A", 0.8, 10, kind="ocr")], [])
+    assert text.exact == 1 and text.label == 0
+    _, _, tag = vote([_p("A", 0.8, 10, kind="tag")], [])
+    assert tag.exact == 0 and tag.label == 1
+    counted = {**_p("A", 0.8, 10, kind="count"), "basis": "speech"}
+    assert vote([counted], [])[2].exact == 1
+    _, _, loose = vote([_p("A", 0.8, 10, grounded=False)], [])
+    assert loose.stated == pytest.approx(0.4)  # a citation matching no evidence is discounted
+    w = Settings(store="/x").agent_stop_weights
+    assert confidence(tag, w) < confidence(text, w)

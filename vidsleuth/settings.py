@@ -135,9 +135,10 @@ class Settings(BaseSettings):
     agent_stop_threshold: float = Field(
         0.75, ge=0, le=1, description="stop when confidence >= this"
     )
-    agent_stop_weights: tuple[float, float, float, float] = Field(
-        (-3.0, 2.5, 2.0, 4.0),
-        description="stop-rule logistic weights: bias, agreement, stated confidence, score margin",
+    agent_stop_weights: tuple[float, ...] = Field(
+        (-3.0, 2.5, 2.0, 4.0, 1.0, -1.0),
+        description="stop-rule logistic weights: bias, agreement, stated confidence, score "
+        "margin, exact evidence, label evidence (fitted: vidsleuth.evals.fit_stop)",
     )
     agent_top_k: int = Field(8, ge=1, description="candidate spans kept from retrieval")
     agent_map_groups: int = Field(2, ge=1, description="evidence groups answered per round")
