@@ -45,8 +45,14 @@ def describe_step(node: str, update: dict[str, Any]) -> list[str]:
             res = f"error: {t['error']}" if "error" in t else f"{t.get('tokens', 0)} tokens"
             reply = t.get("reply")
             if isinstance(reply, dict):
-                shown = reply.get("answer", reply.get("look_for"))
-                res += f" -> {shown}"
+                if "answer" in reply:
+                    shown = reply["answer"]
+                elif "kind" in reply:
+                    shown = f"{reply.get('kind')} about {reply.get('target')!r}"
+                else:
+                    shown = reply.get("action")
+                calls = [c.get("tool") for c in reply.get("calls") or [] if isinstance(c, dict)]
+                res += f" -> {shown}" + (f" + calls {', '.join(map(str, calls))}" if calls else "")
             lines.append(f"model: {res}")
         elif "decision" in t:
             lines.append(t["decision"])
@@ -97,6 +103,10 @@ def format_answer(ans: Any) -> str:
     lines = [f"Answer: {head}   (confidence {ans.confidence:.2f}, stopped: {ans.stop_reason})"]
     for e in ans.evidence:
         lines.append(f"  [{fmt_ts(e.t_start)}]-[{fmt_ts(e.t_end)}]  {e.why}")
+    who = getattr(ans, "answered_by", "")
+    if who:
+        used = ", ".join(f"{k} x{v}" for k, v in sorted(getattr(ans, "tools_used", {}).items()))
+        lines.append(f"Answered by: {who}" + (f"; tools: {used}" if used else ""))
     c = ans.cost
     lines.append(
         f"Cost: {c.get('model_calls', 0)} model calls, "
