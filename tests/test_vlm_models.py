@@ -113,3 +113,20 @@ def test_cli_rejects_an_unknown_family(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit) as ex:
         main(["tiny-vlm", str(tmp_path / "x"), "--family", "llava"])
     assert ex.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_one_image_the_processor_rejects_fails_alone(tiny: Path) -> None:
+    if "qwen" not in tiny.name:
+        pytest.skip("only Qwen2-VL's resize refuses extreme aspect ratios")
+    vlm = vlm_for(tiny, vlm_concurrency=4)
+    sliver = np.zeros((10, 8000, 3), np.uint8)  # 800:1, shrunk to 768x1
+    convs = [
+        frame_messages([FRAME], "fine", max_side=256, max_images=8),
+        frame_messages([sliver], "sliver", max_side=768, max_images=8),
+        frame_messages([FRAME, FRAME], "fine too", max_side=256, max_images=8),
+    ]
+    out = vlm.chat_many(convs, max_tokens=4)
+    assert isinstance(out[1], ModelError) and "aspect ratio" in str(out[1])
+    assert "\n" not in str(out[1])
+    assert not isinstance(out[0], ModelError) and out[0].text.strip()
+    assert not isinstance(out[2], ModelError) and out[2].text.strip()

@@ -162,9 +162,18 @@ class TransformersChatModel(BaseChatModel):
         ):
             raise ModelError(f"{self.model_ref}: the tokenizer has no chat template")
         convo = _to_hf_content(messages) if self.is_vlm else flatten_text(messages)
-        inputs = processor.apply_chat_template(
-            convo, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
-        )
+        try:
+            inputs = processor.apply_chat_template(
+                convo,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+            )
+        except (ValueError, TypeError) as err:  # e.g. an image the processor cannot resize
+            raise ModelError(
+                f"{self.model_ref}: the processor rejected the request: {_first_line(err)}"
+            ) from err
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         n_prompt = int(inputs["input_ids"].shape[1])
         gen: dict[str, Any] = {"max_new_tokens": max_tokens, "do_sample": temperature > 0}
@@ -203,7 +212,22 @@ class TransformersChatModel(BaseChatModel):
         for start in range(0, len(convs), self.batch_size):
             group = convs[start : start + self.batch_size]
             t0 = time.perf_counter()
-            replies = self._generate_batch(group, max_tokens=max_tokens, temperature=temperature)
+            try:
+                replies = self._generate_batch(
+                    group, max_tokens=max_tokens, temperature=temperature
+                )
+            except ModelError:
+                # one request the processor cannot take must not sink the others: one by one
+                for k, msgs in enumerate(group):
+                    single: ChatResult | ModelError
+                    try:
+                        single = self.chat(msgs, max_tokens=max_tokens, temperature=temperature)
+                    except ModelError as err:
+                        single = err
+                    out.append(single)
+                    if on_result is not None:
+                        on_result(start + k, single)
+                continue
             share = (time.perf_counter() - t0) / len(group)
             for k, reply in enumerate(replies):
                 usage = Cost(
@@ -238,7 +262,9 @@ class TransformersChatModel(BaseChatModel):
         try:
             inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
         except (ValueError, TypeError, RuntimeError) as err:
-            raise ModelError(f"{self.model_ref}: the processor rejected the batch: {err}") from err
+            raise ModelError(
+                f"{self.model_ref}: the processor rejected the batch: {_first_line(err)}"
+            ) from err
         finally:
             tok.padding_side = side
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
@@ -277,6 +303,11 @@ class TransformersChatModel(BaseChatModel):
 
     def close(self) -> None:
         self._model = self._processor = None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
 
 
 # ------------------------------------------------------------------------------------------
