@@ -188,7 +188,7 @@ class VideoAgent:
             from vidsleuth.tools.builtin import open_memory
 
             self.resources["memory"] = open_memory(self.settings)
-        return self.resources["memory"]  # type: ignore[no-any-return]
+        return self.resources["memory"]
 
     def video(self, video: str | Path, *, progress: Progress | None = None) -> VideoRecord:
         """The store record of ``video`` (a path, or the id of a stored video), indexing a path on

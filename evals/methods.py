@@ -141,7 +141,9 @@ class AgentMethod:
         ans = self._agent.ask(str(video_path), record.question, texts, session=sid)
         cost = dict(ans.cost)
         cost["tokens"] = cost.get("prompt_tokens", 0) + cost.get("completion_tokens", 0)
-        features = next((t for t in reversed(ans.trace) if t.get("node") == "reduce"), {})
+        features: dict[str, Any] = next(
+            (t for t in reversed(ans.trace) if t.get("node") == "reduce"), {}
+        )
         return Prediction(
             answer=_agent_letter(letters, ans.answer),
             confidence=ans.confidence,

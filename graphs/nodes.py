@@ -225,13 +225,14 @@ def _requests(parsed: Any) -> list[dict[str, Any]]:
 
 def _lenient(kind: str) -> type[BaseModel]:
     """Looser twins of the reading and decision schemas: any tool name, any arguments."""
-    from pydantic import Field, create_model
+    from pydantic import Field
 
-    calls = (list[prompts.CallRequest], Field(default_factory=list))
+    calls: Any = (list[prompts.CallRequest], Field(default_factory=list))
     if kind == "decision":
-        return create_model("DecisionAny", action=(str, "call"), calls=calls)  # type: ignore[call-overload, no-any-return]
-    return create_model(  # type: ignore[call-overload, no-any-return]
+        return prompts.model("DecisionAny", "A decision.", action=(str, "call"), calls=calls)
+    return prompts.model(
         "ReadingAny",
+        "A question reading.",
         kind=(str, "other"),
         target=(str, ""),
         shows_as=(list[str], Field(default_factory=list)),
@@ -864,7 +865,7 @@ def answer(state: AgentState, runtime: Deps) -> Command[Literal["__end__"]]:
     }
     trace.append({"node": "answer", "stop_reason": stop})
     return Command(
-        goto=END,
+        goto="__end__",
         update={
             **abstain,
             "stop_reason": stop,

@@ -77,6 +77,18 @@ def question_block(question: str, options: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------- schemas
+def one_of(values: Sequence[str]) -> Any:
+    """``Literal[values...]`` built at run time (the offered tool names, the option letters)."""
+    return Literal.__getitem__(tuple(values))
+
+
+def model(name: str, doc: str, **fields: Any) -> type[BaseModel]:
+    """A pydantic model built at run time from ``(type, Field)`` pairs."""
+    built: type[BaseModel] = create_model(name, __doc__=doc, **fields)
+    return built
+
+
 # ------------------------------------------------------------------------------- tools
 def _arg_line(name: str, spec: dict[str, Any], required: bool) -> str:
     typ = spec.get("type") or "/".join(
@@ -117,10 +129,10 @@ def call_model(names: tuple[str, ...]) -> type[BaseModel]:
     put every tool's full JSON schema into every prompt, thousands of tokens on a CPU."""
     if not names:
         return CallRequest
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return model(
         "ToolCall",
-        __doc__="One tool call.",
-        tool=(Literal[names], Field(description="the tool's name")),
+        "One tool call.",
+        tool=(one_of(names), Field(description="the tool's name")),
         args=(dict[str, Any], Field(default_factory=dict, description="the tool's arguments")),
     )
 
@@ -148,11 +160,11 @@ SHOWS_AS = ("text", "speech", "object", "colour", "scene", "action", "any")
 def reading_schema(names: tuple[str, ...]) -> type[BaseModel]:
     """The model's structured reading of the question, and any extra tool calls it wants in the
     first round (beside the default coarse search)."""
-    call = call_model(names)
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    call: Any = call_model(names)
+    return model(
         "QuestionReading",
-        __doc__="What the question asks, how the answer would show in the video, first calls.",
-        kind=(Literal[QUESTION_KINDS], Field(description="what kind of question this is")),
+        "What the question asks, how the answer would show in the video, first calls.",
+        kind=(one_of(QUESTION_KINDS), Field(description="what kind of question this is")),
         target=(
             str,
             Field(
@@ -162,10 +174,10 @@ def reading_schema(names: tuple[str, ...]) -> type[BaseModel]:
             ),
         ),
         shows_as=(
-            list[Literal[SHOWS_AS]],
+            list[one_of(SHOWS_AS)],  # type: ignore[misc]
             Field(description="how the target would show in the video", max_length=3),
         ),
-        options_are=(Literal[OPTION_KINDS], Field(description="what the options are")),
+        options_are=(one_of(OPTION_KINDS), Field(description="what the options are")),
         search=(
             list[str],
             Field(description="up to 3 short search phrases", max_length=3),
@@ -197,11 +209,11 @@ def reading_messages(
 @lru_cache(maxsize=32)
 def decision_schema(names: tuple[str, ...]) -> type[BaseModel]:
     """The next step: tool calls (names constrained to the offered tools) or answer now."""
-    call = call_model(names)
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    call: Any = call_model(names)
+    return model(
         "Decision",
-        __doc__="The next step: tool calls, or answer now.",
-        action=(Literal["call", "answer"], Field(description="call tools, or answer now")),
+        "The next step: tool calls, or answer now.",
+        action=(one_of(("call", "answer")), Field(description="call tools, or answer now")),
         calls=(list[call], Field(default_factory=list, description="tool calls", max_length=3)),
     )
 
@@ -243,10 +255,10 @@ class OpenPartial(BaseModel):
 def choice_schema(n_options: int) -> type[BaseModel]:
     """A partial answer whose ``answer`` must be one of the option letters or ``none``."""
     letters = (*tuple(LETTERS[:n_options]), NONE)
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return model(
         "ChoicePartial",
-        __doc__="A partial answer to a multiple-choice question from one group of observations.",
-        answer=(Literal[letters], Field(description="option letter, or 'none' if not answered")),
+        "A partial answer to a multiple-choice question from one group of observations.",
+        answer=(one_of(letters), Field(description="option letter, or 'none' if not answered")),
         confidence=(float, Field(ge=0, le=1)),
         time_s=(float, Field(ge=0, description="time of the observation that supports it")),
         why=(str, Field("", max_length=200)),

@@ -315,7 +315,7 @@ def make_tool(
     the description from its docstring (first paragraph) unless given."""
     hints = _hints(fn)
     params = list(inspect.signature(fn).parameters)
-    tname = name or getattr(fn, "__name__", "")
+    tname = str(name or getattr(fn, "__name__", ""))
     if len(params) != 2:
         raise ToolDefinitionError(f"tool {tname!r}: fn must take exactly (ctx, inp)")
     in_model = hints.get(params[1])

@@ -150,14 +150,17 @@ def open_memory(settings: Any) -> dict[str, Any]:
 
 def _memory(ctx: ToolContext) -> dict[str, Any]:
     """The memory handles, opened once per session (``resources["memory"]``)."""
-    return ctx.resource("memory", lambda: open_memory(ctx.settings))  # type: ignore[no-any-return]
+    return ctx.resource("memory", lambda: open_memory(ctx.settings))
 
 
 def _plan(ctx: ToolContext) -> Any:
     """The session video's chunk plan, computed once."""
     from vidsleuth.memory.indexer import chunk_plan_for
 
-    return ctx.resource(f"plan:{ctx.video_id}", lambda: chunk_plan_for(ctx.record, ctx.settings))
+    record = ctx.record
+    if record is None:
+        raise ToolCallError("this tool needs a video, and the context has none")
+    return ctx.resource(f"plan:{ctx.video_id}", lambda: chunk_plan_for(record, ctx.settings))
 
 
 def _span_chunks(ctx: ToolContext, a: float, b: float) -> tuple[list[Any], str]:
@@ -249,10 +252,13 @@ def retrieve_chunks(ctx: ToolContext, inp: RetrieveArgs) -> Findings:
         raise ToolCallError("no video in this session")
     emb = _text_embedder(ctx)
     plan = _plan(ctx)
+    store = ctx.store
+    if store is None:
+        raise ToolCallError("retrieve_chunks needs the store, and the context has none")
     feats = ctx.resource(
         f"retrieval:{ctx.video_id}",
         lambda: load_video_features(
-            ctx.store, ctx.video_id, plan_key(plan, ctx.settings), ctx.settings, text_embedder=emb
+            store, ctx.video_id, plan_key(plan, ctx.settings), ctx.settings, text_embedder=emb
         ),
     )
     retriever = ctx.resource(
