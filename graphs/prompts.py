@@ -199,8 +199,9 @@ def reading_messages(
             "content": f"{tools_block(schemas)}\n\n{question_block(question, options)}\n\n"
             "Read the question: its kind, the target (the thing asked about), how the target "
             "would show in the video, what the options are, up to 3 search phrases. The video "
-            "will first be searched for the target, the question and each option; add tool "
-            "calls only if a tool above fits this question better.",
+            "will first be searched for the target, the question and each option. If the "
+            "description of a tool above says it measures or finds exactly what the question "
+            "asks, add a call to it (with the times the question names).",
         },
     ]
 
@@ -234,9 +235,10 @@ def decision_messages(
             f"{question_block(question, options)}\n\nBest answer so far: {best}. "
             f"Budget left: {budget}.\n"
             "Work coarse to fine: search and look at spans first, zoom (inspect a span closely) "
-            "only into spans the evidence points at. Reply action 'answer' if the evidence "
-            "already answers the question, else 'call' with up to 3 tool calls that would find "
-            "what is missing (use times from the evidence).",
+            "only into spans the evidence points at; a tool whose description says it measures "
+            "exactly what the question asks is the best next call. Reply action 'answer' if "
+            "the evidence already answers the question, else 'call' with up to 3 tool calls "
+            "that would find what is missing (use times from the evidence or the question).",
         },
     ]
 

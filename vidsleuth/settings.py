@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         0.75, ge=0, le=1, description="stop when confidence >= this"
     )
     agent_stop_weights: tuple[float, ...] = Field(
-        (-3.0, 2.5, 2.0, 4.0, 1.0, -1.0),
+        (-3.0, 1.5, 1.5, 2.0, 2.0, -1.0),
         description="stop-rule logistic weights: bias, agreement, stated confidence, score "
         "margin, exact evidence, label evidence (fitted: vidsleuth.evals.fit_stop)",
     )
