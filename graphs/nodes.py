@@ -612,6 +612,7 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     done: list[str] = []
     pending = state.get("pending_stop", "")
     earlier = _earlier(state)
+    schemas = [t.schema() for t in offered(deps)]
     model_ok = False
     for g in groups[: s.agent_map_groups]:
         if routing.tokens_left(deps) <= 0:
@@ -619,7 +620,7 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
             trace.append({"node": "map", "skipped": g["key"], "why": "token budget spent"})
             break
         lines = [prompts.finding_line(f) for f in g["findings"][: s.agent_group_lines]]
-        msgs = prompts.map_messages(question, options, lines, earlier)
+        msgs = prompts.map_messages(question, options, lines, earlier, schemas)
         parsed = _chat(deps, "map", msgs, schema, s.agent_answer_tokens, trace)
         done.append(g["key"])
         if parsed is None:

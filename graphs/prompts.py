@@ -113,6 +113,15 @@ def tools_block(schemas: Sequence[dict[str, Any]]) -> str:
     return "Tools you may call:\n" + "\n".join(tool_line(s) for s in schemas)
 
 
+def system_message(schemas: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The system turn every agent prompt starts with: the rules, then the tool list.
+
+    Every call of every question (reading, map, decision) begins with exactly this text, so
+    llama.cpp's prompt cache (one slot, reused by prefix) keeps it across calls and, persisted
+    per video, across processes: only what follows it is read again."""
+    return {"role": "system", "content": f"{SYSTEM}\n\n{tools_block(schemas)}"}
+
+
 class CallRequest(BaseModel):
     """One tool call as the model writes it; the arguments are checked against the tool's own
     input model before it runs."""
@@ -193,10 +202,10 @@ def reading_messages(
     question: str, options: Sequence[str], schemas: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     return [
-        {"role": "system", "content": SYSTEM},
+        system_message(schemas),
         {
             "role": "user",
-            "content": f"{tools_block(schemas)}\n\n{question_block(question, options)}\n\n"
+            "content": f"{question_block(question, options)}\n\n"
             "Read the question: its kind, the target (the thing asked about), how the target "
             "would show in the video, what the options are, up to 3 search phrases. The video "
             "will first be searched for the target, the question and each option. If the "
@@ -228,10 +237,10 @@ def decision_messages(
     best: str,
 ) -> list[dict[str, Any]]:
     return [
-        {"role": "system", "content": SYSTEM},
+        system_message(schemas),
         {
             "role": "user",
-            "content": f"{tools_block(schemas)}\n\nEvidence so far:\n{data_block(lines)}\n\n"
+            "content": f"Evidence so far:\n{data_block(lines)}\n\n"
             f"{question_block(question, options)}\n\nBest answer so far: {best}. "
             f"Budget left: {budget}.\n"
             "Work coarse to fine: search and look at spans first, zoom (inspect a span closely) "
@@ -272,6 +281,7 @@ def map_messages(
     options: Sequence[str],
     lines: Sequence[str],
     earlier: Sequence[str] = (),
+    schemas: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """One evidence group -> one partial answer.  ``earlier`` are this session's earlier
     questions and answers: context for follow-up questions, never evidence."""
@@ -287,7 +297,7 @@ def map_messages(
             "NOT evidence; they may be wrong):\n" + data_block(earlier) + "\n\n"
         )
     return [
-        {"role": "system", "content": SYSTEM},
+        system_message(schemas) if schemas else {"role": "system", "content": SYSTEM},
         {
             "role": "user",
             "content": f"{context}Evidence:\n{data_block(lines)}\n\n"

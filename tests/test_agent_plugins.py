@@ -94,5 +94,5 @@ def test_an_installed_plugin_is_offered_and_used(installed_plugin):
     plugin = sys.modules[installed_plugin]
     assert plugin.CALLS == [3]
     assert out["answer"] == "C" and out["answered_by"] == "model"
-    offered = "\n".join(m[-1]["content"] for m in chat.calls if "Budget left" in m[-1]["content"])
+    offered = "\n".join(m[0]["content"] for m in chat.calls if "Budget left" in m[-1]["content"])
     assert "- weigh_shelf(shelf: integer (shelf number)): Weigh a warehouse shelf" in offered

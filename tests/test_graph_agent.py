@@ -64,9 +64,11 @@ def test_the_model_sees_every_tool_schema_and_the_question_reading_steers_search
     _out, _, chat, trace = run(
         [reading(target="opening hours sign")] + [map_reply({"NINE": "B"})] * 2
     )
-    plan_prompt = chat.calls[0][-1]["content"]
+    plan_prompt = chat.calls[0][0]["content"]
     for name in ("search_memory", "read_text", "inspect_interval"):
         assert f"- {name}(" in plan_prompt
+    # every call starts with the same system turn (rules and tools): one cached prefix
+    assert all(c[0]["content"] == plan_prompt for c in chat.calls)
     assert chat.schemas[0] is None or "QuestionReading" in json.dumps(chat.schemas[0])
     queries = [t["args"]["query"] for t in trace if t.get("tool") == "search_memory"]
     assert "opening hours sign" in queries
@@ -135,7 +137,7 @@ def test_a_plugin_tool_is_offered_and_used_when_the_model_chooses_it():
     step = next(t for t in trace if t.get("tool") == "weigh_shelf")
     assert step["chosen_by"] == "model" and step["found"] == 1
     decide_prompt = next(c for c in chat.calls if "Budget left" in c[-1]["content"])
-    assert "- weigh_shelf(shelf: integer (shelf number to weigh))" in decide_prompt[-1]["content"]
+    assert "- weigh_shelf(shelf: integer (shelf number to weigh))" in decide_prompt[0]["content"]
 
 
 def test_a_plugin_call_can_come_with_the_question_reading():
