@@ -340,7 +340,7 @@ def check_model(name: str, settings: Settings) -> dict[str, object]:
                 max_tokens=32,
                 schema=_Ping,
             )
-            chat.close()
+            getattr(chat, "close", lambda: None)()
             parsed = res.require()
             assert isinstance(parsed, _Ping)
             row["detail"] = (

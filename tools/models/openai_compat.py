@@ -118,7 +118,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
                     what = (
                         f"timed out after {self.timeout:g} s"
                         if isinstance(err, _Timeout)
-                        else f"answered HTTP {err.code}: {err.detail}"  # type: ignore[union-attr]
+                        else f"answered HTTP {err.code}: {err.detail}"
                     )
                     tries = f" ({attempt + 1} attempts)" if attempt else ""
                     raise ServerError(

@@ -321,7 +321,7 @@ def build_tiny_vlm(folder: str | Path, *, family: str = "qwen2_vl", seed: int = 
         Qwen2VLImageProcessorPil(
             min_pixels=28 * 28, max_pixels=28 * 28 * 4, patch_size=14, merge_size=2
         ).save_pretrained(folder)
-        config = Qwen2VLConfig(
+        config: Any = Qwen2VLConfig(
             text_config={
                 **text,
                 "vocab_size": len(tok),

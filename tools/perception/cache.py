@@ -351,7 +351,7 @@ def _sources_key(perceiver: Perceiver, path: str) -> str:
     """Subtitles depend on sidecar files that can change: key on their names, sizes and mtimes."""
     from vidsleuth.versions import version_of
 
-    sources = getattr(perceiver, "sources", lambda _p: [])(path)
+    sources: list[Any] = getattr(perceiver, "sources", lambda _p: [])(path)
     stamp = []
     for f in sources:
         try:

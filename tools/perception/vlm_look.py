@@ -143,7 +143,8 @@ def vlm_look(
             frames_sent=len(sent),
             usage=res.usage,
         )
-    parsed: LookAnswer = res.parsed  # type: ignore[assignment]
+    parsed = res.parsed
+    assert isinstance(parsed, LookAnswer)
     answer = normalise_answer(parsed.answer, options)
     index: int | None = None
     if parsed.frame is not None and 1 <= parsed.frame <= len(sent):
