@@ -159,10 +159,11 @@ def _chat(
 
 def _call_schema(deps: AgentDeps, strict: type[BaseModel], kind: str) -> type[BaseModel]:
     """The schema a reply with tool calls is asked in.  A backend that constrains decoding gets
-    the strict one (tool names limited to the offered tools); an unconstrained one gets the
-    lenient twin, so a call naming an unknown tool is refused on its own when it runs (a
-    recorded step) instead of failing the whole reply.  Arguments are validated against each
-    tool's input model when the call runs, either way."""
+    the strict one (each call typed by its tool's input model, so the grammar writes only valid
+    calls); an unconstrained one gets the lenient twin, so a call naming an unknown tool or bad
+    arguments is refused on its own when it runs (a recorded step) instead of failing the whole
+    reply.  Arguments are validated against the tool's input model when the call runs, either
+    way."""
     if getattr(deps.ctx.chat, "supports_json_schema", False):
         return strict
     return _lenient(kind)
@@ -206,8 +207,8 @@ def offered(deps: AgentDeps) -> list[Any]:
     return out
 
 
-def _schema_key(tools: Sequence[Any]) -> tuple[str, ...]:
-    return tuple(t.name for t in tools)
+def _schema_key(tools: Sequence[Any]) -> tuple[tuple[str, type[BaseModel]], ...]:
+    return tuple((t.name, t.input_model) for t in tools)
 
 
 def _by_role(deps: AgentDeps, role: str) -> list[str]:

@@ -131,19 +131,26 @@ class CallRequest(BaseModel):
 
 
 @lru_cache(maxsize=32)
-def call_model(names: tuple[str, ...]) -> type[BaseModel]:
-    """A tool call whose ``tool`` must be one of ``names`` (a grammar-constrained backend then
-    writes only offered tool names).  The arguments stay a free JSON object here and are
-    validated against the tool's own input model when the call runs: a per-tool schema would
-    put every tool's full JSON schema into every prompt, thousands of tokens on a CPU."""
-    if not names:
+def call_model(tools: tuple[tuple[str, type[BaseModel]], ...]) -> Any:
+    """A tool call typed per tool: ``tool`` is one offered name and ``args`` that tool's own
+    input model (a union over the offered tools).  A grammar-constrained backend then writes
+    only valid calls, and the prompt shows only the summary of this schema (the tool list in the
+    system turn already describes every argument)."""
+    if not tools:
         return CallRequest
-    return model(
-        "ToolCall",
-        "One tool call.",
-        tool=(one_of(names), Field(description="the tool's name")),
-        args=(dict[str, Any], Field(default_factory=dict, description="the tool's arguments")),
-    )
+    variants = [
+        model(
+            f"Call_{name}",
+            f"A call of {name}.",
+            tool=(one_of((name,)), Field(description="the tool's name")),
+            args=(inp, Field(description="the tool's arguments")),
+        )
+        for name, inp in tools
+    ]
+    out: Any = variants[0]
+    for v in variants[1:]:
+        out = out | v
+    return out
 
 
 # ------------------------------------------------------------------------------- reading
@@ -166,10 +173,10 @@ SHOWS_AS = ("text", "speech", "object", "colour", "scene", "action", "any")
 
 
 @lru_cache(maxsize=32)
-def reading_schema(names: tuple[str, ...]) -> type[BaseModel]:
+def reading_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[BaseModel]:
     """The model's structured reading of the question, and any extra tool calls it wants in the
     first round (beside the default coarse search)."""
-    call: Any = call_model(names)
+    call: Any = call_model(tools)
     return model(
         "QuestionReading",
         "What the question asks, how the answer would show in the video, first calls.",
@@ -193,7 +200,11 @@ def reading_schema(names: tuple[str, ...]) -> type[BaseModel]:
         ),
         calls=(
             list[call],
-            Field(default_factory=list, description="extra tool calls", max_length=3),
+            Field(
+                default_factory=list,
+                description='extra tool calls, each {"tool": name, "args": {...}}',
+                max_length=3,
+            ),
         ),
     )
 
@@ -217,14 +228,21 @@ def reading_messages(
 
 # ------------------------------------------------------------------------------- deciding
 @lru_cache(maxsize=32)
-def decision_schema(names: tuple[str, ...]) -> type[BaseModel]:
-    """The next step: tool calls (names constrained to the offered tools) or answer now."""
-    call: Any = call_model(names)
+def decision_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[BaseModel]:
+    """The next step: tool calls (typed per offered tool) or answer now."""
+    call: Any = call_model(tools)
     return model(
         "Decision",
         "The next step: tool calls, or answer now.",
         action=(one_of(("call", "answer")), Field(description="call tools, or answer now")),
-        calls=(list[call], Field(default_factory=list, description="tool calls", max_length=3)),
+        calls=(
+            list[call],
+            Field(
+                default_factory=list,
+                description='tool calls, each {"tool": name, "args": {...}}',
+                max_length=3,
+            ),
+        ),
     )
 
 

@@ -312,3 +312,25 @@ def test_out_of_schema_partial_is_rejected(bad):
     full = {"answer": "B", "confidence": 0.9, "time_s": NEEDLE_T, "why": ""} | bad
     _, usage, _, _ = run([PLAN_REPLY] + [json.dumps(full)] * 3 + [map_reply({"NINE": "B"})] * 20)
     assert usage.retries >= 1
+
+
+def test_a_constrained_backend_gets_calls_typed_per_tool():
+    reg, calls = _plugin_registry()
+    decide = json.dumps(
+        {"action": "call", "calls": [{"tool": "weigh_shelf", "args": {"shelf": 3}}]}
+    )
+    chat = ScriptedChatModel(
+        [brain({"42 kg": "C"}, decide=[decide], read=reading("shelf 3 load"))] * 20,
+        constrained=True,
+    )
+    out, _, chat, _ = run(
+        chat,
+        registry=reg,
+        q="How heavy is shelf 3?",
+        options=["10 kg", "20 kg", "42 kg", "99 kg"],
+        agent_stop_threshold=0.7,
+    )
+    assert calls == [3] and out["answer"] == "C"
+    schema = json.dumps(chat.schemas[0])
+    assert '"Call_weigh_shelf"' in schema and '"shelf"' in schema  # the grammar knows the args
+    assert "the exact format is enforced" in chat.calls[0][-1]["content"]

@@ -193,7 +193,9 @@ class BaseChatModel(ABC):
             return ChatResult(text=reply.text, usage=usage, finish_reason=reply.finish_reason)
 
         json_schema = schema_for(schema) if self.supports_json_schema else None
-        msgs = _with_instruction(msgs, schema_instruction(schema))
+        msgs = _with_instruction(
+            msgs, schema_instruction(schema, enforced=self.supports_json_schema)
+        )
         attempts = 0
         while True:
             attempts += 1

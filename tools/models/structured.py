@@ -27,14 +27,42 @@ def schema_for(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
-def schema_instruction(model: type[BaseModel]) -> str:
+#: schemas longer than this are summarised in the prompt when decoding enforces them anyway
+ENFORCED_SCHEMA_CHARS = 1200
+
+
+def _field_line(name: str, spec: dict[str, Any]) -> str:
+    if "enum" in spec:
+        typ = " | ".join(json.dumps(v) for v in spec["enum"])
+    elif spec.get("type") == "array":
+        items = spec.get("items", {})
+        nested = "$ref" in items or "anyOf" in items
+        typ = f"list of {'objects' if nested else items.get('type', 'values')}"
+    else:
+        typ = str(spec.get("type", "object"))
+    desc = spec.get("description", "")
+    return f"- {name}: {typ}" + (f" ({desc})" if desc else "")
+
+
+def schema_instruction(model: type[BaseModel], *, enforced: bool = False) -> str:
     """The sentence appended to the last user turn when a schema is requested.
 
-    It goes last so that everything before it stays a shared, cacheable prompt prefix.
+    It goes last so that everything before it stays a shared, cacheable prompt prefix.  When the
+    backend enforces the schema while decoding (a grammar), a long schema is summarised as its
+    top-level fields: the grammar carries the details, and a CPU model would otherwise read
+    thousands of schema tokens per call.
     """
+    schema = schema_for(model)
+    text = json.dumps(schema, separators=(",", ":"))
+    if enforced and len(text) > ENFORCED_SCHEMA_CHARS:
+        fields = [_field_line(n, s) for n, s in schema.get("properties", {}).items()]
+        return (
+            "Reply with only one JSON object (no prose, no code fence) with these fields "
+            "(the exact format is enforced):\n" + "\n".join(fields)
+        )
     return (
         "Reply with only one JSON object (no prose, no code fence) that matches this JSON "
-        f"schema:\n{json.dumps(schema_for(model), separators=(',', ':'))}"
+        f"schema:\n{text}"
     )
 
 
