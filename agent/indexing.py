@@ -43,7 +43,7 @@ def prepare_video(
     summary = index_video(store, path, settings, progress=frames_progress)
     record = store.video(summary.video_id)
     plan = chunk_plan_for(record, settings)
-    names = parse_names(settings.perceivers)
+    names = parse_names(settings.perceivers, settings)
     if not record.probe.has_audio:
         names = [n for n in names if n != "speech"]
     perceive_video(

@@ -194,7 +194,7 @@ class SinglePass:
         n = min(self.frames, len(chunks))
         picked = [chunks[int((i + 0.5) * len(chunks) / n)] for i in range(n)]
         spans = [(float(c.t_start), float(c.t_end)) for c in picked]
-        names = parse_names(s.perceivers)
+        names = parse_names(s.perceivers, s)
         lines = []
         for o in sorted(
             stored_observations(self._store, rec.video_id, names, s),

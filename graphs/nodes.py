@@ -195,8 +195,10 @@ def _merge_spans(spans: Sequence[Finding], gap: float) -> list[Finding]:
 # ------------------------------------------------------------------------------ tools offered
 def offered(deps: AgentDeps) -> list[Any]:
     """The tools the model may choose: every registered tool (built-in or plug-in) except those
-    that write memory, and the image look when the chat model cannot see."""
-    sees = deps.ctx.chat is not None and deps.ctx.chat.supports_images
+    that write memory, and the image look when no model can see."""
+    from vidsleuth.tools.builtin import can_look
+
+    sees = can_look(deps.ctx)
     out = []
     for t in deps.registry:
         if t.role == "write":

@@ -117,3 +117,33 @@ def test_rank_frames_keeps_the_most_similar_in_time_order() -> None:
 def test_look_answer_schema_bounds_confidence() -> None:
     with pytest.raises(ValueError):
         LookAnswer(answer="A", confidence=1.5)
+
+
+def test_the_agents_look_tool_sends_several_frames_of_the_span_to_the_vlm(tmp_path) -> None:
+    """``look_at_frames`` with a perceiver VLM configured: K frames of the span in one request
+    with the model's question; the answer comes back as a caption finding at the cited frame."""
+    from agent_world import make_tiny_video
+
+    from vidsleuth.memory.store import Store
+    from vidsleuth.settings import Settings
+    from vidsleuth.tools.base import Budget, ToolContext
+    from vidsleuth.tools.registry import default_registry
+
+    video = make_tiny_video(tmp_path / "tiny.mp4", seconds=6.0)
+    reply = '{"answer": "white", "confidence": 0.9, "frame": 2, "evidence": "all white"}'
+    with LoopbackVLMServer(reply=lambda req, imgs: reply) as srv, Store.open(tmp_path / "s") as st:
+        s = Settings(
+            store=tmp_path / "s",
+            vlm_backend="openai-compatible",
+            vlm_model="loopback-vlm",
+            vlm_base_url=srv.url,
+        )
+        ctx = ToolContext(settings=s, store=st, record=st.register(video), budget=Budget())
+        out = default_registry(plugins=False).call(
+            ctx, "look_at_frames", {"t_start": 3.0, "t_end": 6.0, "prompt": "What colour?"}
+        )
+    (req,) = srv.requests
+    assert req["images"] == 3 and "What colour?" in req["text"]
+    (f,) = out.findings
+    assert f.kind == "caption" and "white" in f.text and 3.0 <= f.t_start <= 6.0
+    assert out.frames_decoded == 3 and ctx.usage.frames_decoded == 3

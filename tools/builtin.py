@@ -113,7 +113,10 @@ class MentionArgs(BaseModel):
 
 
 class LookArgs(SpanArgs):
-    prompt: str = Field("Describe what is visible.", description="what to look for in the frame")
+    prompt: str = Field(
+        "Describe what is visible.",
+        description="what to look for: the question, or what the frames should show",
+    )
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -416,40 +419,74 @@ def inspect_interval(ctx: ToolContext, inp: ZoomArgs) -> Findings:
     return Findings(findings=out, frames_decoded=decoded, note=f"{len(perceivers)} looker(s)")
 
 
+def _looker(ctx: ToolContext) -> Any:
+    """The model that looks: the perceiver VLM when one is configured, else the reasoning
+    model when it accepts images, else None."""
+    from vidsleuth.tools.models.factory import load_vlm, vlm_configured
+
+    if vlm_configured(ctx.settings):
+        return ctx.resource("vlm", lambda: load_vlm(ctx.settings))
+    if ctx.chat is not None and ctx.chat.supports_images:
+        return ctx.chat
+    return None
+
+
+def can_look(ctx: ToolContext) -> bool:
+    """Whether ``look_at_frames`` has a model that sees (without loading it)."""
+    from vidsleuth.tools.models.factory import vlm_configured
+
+    return vlm_configured(ctx.settings) or bool(ctx.chat is not None and ctx.chat.supports_images)
+
+
 @_when("vidsleuth.tools.video", role="look", expensive=True)
 def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
-    """Look at the middle frame of a span with the vision-language model (only when the
-    configured chat model accepts images)."""
-    from vidsleuth.tools.models.chat import image_part
+    """Look closely at a span with the vision-language model: several frames of the span in
+    one request with the question, answered with what is seen and when (only when a VLM is
+    configured or the chat model accepts images)."""
+    import math
+
+    from vidsleuth.tools.perception.vlm_look import vlm_look
     from vidsleuth.tools.video import sample_frames
 
-    if ctx.chat is None or not ctx.chat.supports_images or ctx.record is None:
-        raise ToolCallError("look_at_frames needs a chat model that accepts images")
-    t = (inp.t_start + inp.t_end) / 2
-    frame = sample_frames(ctx.record.path, [t], max_side=ctx.settings.agent_zoom_max_side)[0]
-    ctx.charge_frames(1)
-    res = ctx.chat.chat(
-        [
-            {
-                "role": "user",
-                "content": [image_part(frame.image), {"type": "text", "text": inp.prompt}],
-            }
-        ],
-        max_tokens=80,
+    model = _looker(ctx)
+    if model is None or ctx.record is None:
+        raise ToolCallError("look_at_frames needs a vision-language model (set vlm_backend)")
+    s = ctx.settings
+    span = max(0.0, inp.t_end - inp.t_start)
+    k = max(1, min(s.vlm_max_images, math.ceil(span) or 1))
+    left = ctx.frames_left()
+    if left is not None:
+        if left <= 0:
+            return Findings(note="frame budget spent")
+        k = min(k, left)
+    times = [inp.t_start + span * (i + 0.5) / k for i in range(k)]
+    frames = sample_frames(ctx.record.path, times, max_side=s.vlm_max_side)
+    ctx.charge_frames(len(frames))
+    res = vlm_look(
+        model,
+        frames,
+        inp.prompt,
+        max_images=s.vlm_max_images,
+        max_side=s.vlm_max_side,
     )
     ctx.charge_model(res.usage)
+    if not res.ok:
+        raise ToolCallError(f"look_at_frames: unusable reply ({res.problem})")
+    t = res.t if res.t is not None else (inp.t_start + inp.t_end) / 2
+    text = " ".join(x for x in (res.answer, res.text) if x).strip()
     return Findings(
         findings=[
             Finding(
-                t_start=frame.t,
-                t_end=frame.t,
-                kind="vlm",
-                text=res.text.strip(),
-                score=None,
-                source="look_at_frames",
+                t_start=float(t),
+                t_end=float(t),
+                kind="caption",
+                text=text,
+                score=float(res.confidence),
+                source=f"look_at_frames:{getattr(model, 'id', 'vlm')}",
             )
         ],
-        frames_decoded=1,
+        frames_decoded=len(frames),
+        note=f"{res.frames_sent} frame(s) sent",
     )
 
 

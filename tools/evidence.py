@@ -80,7 +80,7 @@ def video_moments(store: Any, record: Any, settings: Any) -> Moments:
     from vidsleuth.tools.perception.colour_events import video_colour_events
     from vidsleuth.tools.perception.registry import parse_names
 
-    names = list(parse_names(settings.perceivers))
+    names = list(parse_names(settings.perceivers, settings))
     if not record.probe.has_audio:
         names = [n for n in names if n != "speech"]
     items: list[dict[str, Any]] = []

@@ -28,7 +28,7 @@ VISUAL_PRODUCER = "retrieval.visual"
 TEXT_PRODUCER = "retrieval.text"
 TAG_MIN_SCORE = 0.1
 TAGS_PER_FRAME = 3
-_OBS_PERCEIVERS = ("ocr", "objects", "tags", "speech", "subtitles")
+_OBS_PERCEIVERS = ("ocr", "objects", "tags", "speech", "subtitles", "caption")
 
 
 def frame_extractor_id() -> str:
