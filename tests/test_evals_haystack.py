@@ -279,3 +279,25 @@ def test_real_clips_spliced_at_recorded_offsets(tmp_path: Path) -> None:
     assert not res.problems and res.records
     assert {q.meta["clip"] for q in res.records if "clip" in q.meta} == set(SHORT_CLIPS)
     assert all(r.video_path == tmp_path / "hay.mp4" for r in res.records)
+
+
+def test_real_haystack_balanced_subset_is_stable_and_per_kind():
+    from vidsleuth.evals.schema import QARecord
+    from vidsleuth.evals.tasks.real_haystack.hooks import balanced_subset
+
+    def q(uid, kind):
+        return QARecord(
+            uid=uid,
+            video_key="v",
+            question="?",
+            options={"A": "x", "B": "y"},
+            answer="A",
+            categories=[kind],
+        )
+
+    recs = [q(f"v:{k}{i}", k) for k in ("what", "when") for i in range(10)]
+    sub = balanced_subset(recs, 3)
+    assert [r.categories[0] for r in sub].count("what") == 3 and len(sub) == 6
+    assert [r.uid for r in balanced_subset(list(reversed(recs)), 3)] == [
+        r.uid for r in reversed(sub)
+    ]

@@ -1,7 +1,10 @@
 """Real-clips haystack hooks: a manifest written by ``real_haystack.build`` -> questions.
 
 Options (``--option KEY=VALUE``): ``open=yes`` adds the open-ended questions (listed with their
-reference answers, excluded from letter scoring); the default leaves them out.
+reference answers, excluded from letter scoring); the default leaves them out.  ``per_kind=N``
+keeps N questions of every kind (what, who, doing, count, colour, when, order), chosen by a
+stable hash of their ids, so a slow method can be measured on a balanced subset that every
+other method then answers too.
 
 When the data is absent (no manifest: the clips under ``../shared/data/videos`` were never there
 to build one) the loader returns no questions and one problem that says how to build it.
@@ -27,9 +30,19 @@ BUILD_HINT = (
 
 
 def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult:
-    unknown = sorted(set(options) - {"open"})
+    unknown = sorted(set(options) - {"open", "per_kind"})
     if unknown:
-        raise ConfigError(f"real_haystack: unknown option(s) {', '.join(unknown)}; known: open")
+        raise ConfigError(
+            f"real_haystack: unknown option(s) {', '.join(unknown)}; known: open, per_kind"
+        )
+    per_kind = None
+    if "per_kind" in options:
+        try:
+            per_kind = int(str(options["per_kind"]))
+        except ValueError:
+            per_kind = 0
+        if per_kind < 1:
+            raise ConfigError(f"--option per_kind={options['per_kind']!r}: expected a count >= 1")
     open_opt = str(options.get("open", "no")).strip().lower()
     if open_opt not in _YES | _NO:
         raise ConfigError(f"--option open={options.get('open')!r}: expected yes or no")
@@ -67,4 +80,22 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
         for q in build_questions(manifest, path.stem, include_open=open_opt in _YES):
             q.video_path = video
             records.append(q)
+    if per_kind is not None:
+        records = balanced_subset(records, per_kind)
     return LoadResult(records, problems)
+
+
+def balanced_subset(records: list[QARecord], per_kind: int) -> list[QARecord]:
+    """``per_kind`` questions of every kind (first category), chosen by a stable hash of the
+    uid (the same subset on every run and machine), in their original order."""
+    import hashlib
+
+    def rank(q: QARecord) -> str:
+        return hashlib.blake2b(q.uid.encode(), digest_size=8).hexdigest()
+
+    keep: set[str] = set()
+    kinds = sorted({(q.categories or ["?"])[0] for q in records})
+    for kind in kinds:
+        of_kind = [q for q in records if (q.categories or ["?"])[0] == kind]
+        keep |= {q.uid for q in sorted(of_kind, key=rank)[:per_kind]}
+    return [q for q in records if q.uid in keep]
