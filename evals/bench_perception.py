@@ -236,11 +236,14 @@ def bench_video(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Index ``video`` and run each perceiver over it at the coarse level, timing each stage."""
-    from vidsleuth.settings import Settings
-    from vidsleuth.tools.perception.cache import stored_observations
     from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
     from vidsleuth.memory.store import Store
-    from vidsleuth.tools.perception.cache import chunk_frame_time, perceive_video
+    from vidsleuth.settings import Settings
+    from vidsleuth.tools.perception.cache import (
+        chunk_frame_time,
+        perceive_video,
+        stored_observations,
+    )
     from vidsleuth.tools.perception.registry import make_perceiver
 
     with tempfile.TemporaryDirectory() as tmp:

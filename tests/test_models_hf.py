@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from vidsleuth.settings import Settings
 from vidsleuth.errors import ConfigError, ModelError
+from vidsleuth.settings import Settings
 from vidsleuth.tools.models.base import Embedder, StructuredOutputError, UnsupportedModality
 from vidsleuth.tools.models.embedders import HFClipEmbedder
 from vidsleuth.tools.models.factory import (

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from vidsleuth.settings import Settings
 from vidsleuth.errors import ModelError
+from vidsleuth.settings import Settings
 from vidsleuth.tools.models.factory import load_chat_model
 from vidsleuth.tools.models.openai_compat import OpenAICompatibleChatModel
 

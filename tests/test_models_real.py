@@ -13,8 +13,8 @@ import pytest
 from pydantic import create_model
 
 from vidsleuth.agent.cli.main import main
-from vidsleuth.settings import Settings
 from vidsleuth.evals.bench_llm import OPTIONS, QUESTION, MCAnswer, observations
+from vidsleuth.settings import Settings
 from vidsleuth.tools.models.factory import load_chat_model, load_text_embedder
 from vidsleuth.tools.models.registry import REGISTRY, is_installed
 from vidsleuth.tools.models.testing import mc_messages

@@ -237,8 +237,8 @@ def test_look_and_listen_cli(
 
 
 def test_perceive_video_stores_and_reuses(shared_videos: Path, tmp_path: Path) -> None:
-    from vidsleuth.settings import Settings
     from vidsleuth.memory.store import Store
+    from vidsleuth.settings import Settings
     from vidsleuth.tools.perception.cache import perceive_video
     from vidsleuth.tools.video import plan_chunks
 
