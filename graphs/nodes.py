@@ -47,15 +47,6 @@ from vidsleuth.options import LETTERS
 
 Deps = Runtime[AgentDeps]
 
-#: how the reading's "shows_as" maps onto the observation kinds ``find_mentions`` filters by
-SHOWS_AS_KINDS: dict[str, tuple[str, ...]] = {
-    "text": ("ocr", "subtitle", "caption"),
-    "speech": ("speech", "subtitle"),
-    "object": ("object", "tag", "caption"),
-    "colour": ("colour", "caption", "tag"),
-    "scene": ("tag", "caption", "object"),
-    "action": ("caption",),
-}
 #: most tool calls one round runs (the model's and the defaults together)
 MAX_CALLS_PER_ROUND = 12
 #: most evidence lines shown to the model when it decides the next step
@@ -285,16 +276,6 @@ def _reading(parsed: Any, question: str, options: Sequence[str]) -> dict[str, An
     return r
 
 
-def _kinds(reading: dict[str, Any]) -> list[str] | None:
-    shows = [s for s in reading.get("shows_as", []) if s != "any"]
-    if not shows:
-        return None
-    out: list[str] = []
-    for s in shows:
-        out += [k for k in SHOWS_AS_KINDS.get(s, ()) if k not in out]
-    return out or None
-
-
 def default_first_round(
     deps: AgentDeps, question: str, options: Sequence[str], reading: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -314,20 +295,19 @@ def default_first_round(
         for p in phrases[:3]:
             calls.append({"tool": name, "args": {"query": p, "k": s.agent_top_k}, "why": "default"})
     if locates:
+        # The default round locates over every kind of observation: a small model often
+        # misreads how the target would show (a spoken phrase read as on-screen text), and a
+        # wrong kind would hide the very moment asked about.  The model narrows kinds in the
+        # calls it chooses itself.
         loc = locates[0]
-        kinds = _kinds(reading)
         target = reading.get("target") or question
         args: dict[str, Any] = {"query": target, "k": 50}
-        if kinds:
-            args["kinds"] = kinds
         calls.append({"tool": loc, "args": args, "why": "default", "tag": "target"})
         # Options that are things or sentences are looked for themselves; options that are
         # clock times or bare counts are answered by arithmetic on the target instead.
         if guess_options_are(options) == "things":
             for i, o in enumerate(options):
                 a: dict[str, Any] = {"query": o, "k": 20}
-                if kinds:
-                    a["kinds"] = kinds
                 calls.append({"tool": loc, "args": a, "why": "default", "tag": f"option:{i}"})
     return calls
 
