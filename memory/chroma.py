@@ -126,6 +126,33 @@ def _read_holder(store: Path) -> _Holder | None:
         return None
 
 
+def _in_use(store: Path, timeout: float) -> StoreError:
+    holder = _read_holder(store)
+    who = holder.describe() if holder else "another process"
+    return StoreError(
+        f"{chroma_dir(store)}: memory store is in use by {who}; waited {timeout:g} s. "
+        "Let it finish, or run `vidsleuth memory serve` and set VIDSLEUTH_CHROMA_URL "
+        "so many processes can share it"
+    )
+
+
+def _note_holder(store: Path, **extra: Any) -> None:
+    try:
+        holder_file = _holder_path(store)
+        tmp = holder_file.with_name(f".{holder_file.name}.{os.getpid()}")
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.time(),
+            "argv": sys.argv[:4],
+            **extra,
+        }
+        tmp.write_text(json.dumps(info), encoding="utf-8")
+        os.replace(tmp, holder_file)
+    except OSError:
+        pass  # the holder note only serves messages; the lock itself protects the store
+
+
 def acquire_store_lock(store: Path, timeout: float) -> Any:
     """Take the embedded store's lock (waiting up to ``timeout`` s) and note who holds it.
 
@@ -137,29 +164,79 @@ def acquire_store_lock(store: Path, timeout: float) -> Any:
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
-        holder = _read_holder(store)
-        who = holder.describe() if holder else "another process"
-        raise StoreError(
-            f"{chroma_dir(store)}: memory store is in use by {who}; waited {timeout:g} s. "
-            "Let it finish, or run `vidsleuth memory serve` and set VIDSLEUTH_CHROMA_URL "
-            "so many processes can share it"
-        ) from None
+        raise _in_use(store, timeout) from None
     except OSError as err:
         raise StoreError(f"{lock_path(store)}: cannot take the lock ({err})") from err
-    try:
-        holder_file = _holder_path(store)
-        tmp = holder_file.with_name(f".{holder_file.name}.{os.getpid()}")
-        info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "since": time.time(),
-            "argv": sys.argv[:4],
-        }
-        tmp.write_text(json.dumps(info), encoding="utf-8")
-        os.replace(tmp, holder_file)
-    except OSError:
-        pass  # the holder note only serves messages; the lock itself protects the store
+    _note_holder(store)
     return lock
+
+
+class InheritableStoreLock:
+    """The store lock as one raw ``flock``ed descriptor that a child server inherits.
+
+    A ``flock`` belongs to the open file description, so while the ``chroma run`` child keeps
+    its copy of the descriptor the folder stays locked, even when this process is killed first
+    (the lock is never released while a child still serves the folder).  It conflicts with the
+    :func:`acquire_store_lock` of embedded clients (the same ``flock`` on the same file).  Only
+    :meth:`close` releases it, and only once no child holds the descriptor any more (never
+    ``LOCK_UN``, which would unlock the child's copy too).
+    """
+
+    def __init__(self, store: Path, timeout: float) -> None:
+        import fcntl
+
+        path = lock_path(store)
+        try:
+            self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise StoreError(f"{path}: cannot take the lock ({err.strerror or err})") from err
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.close()
+                    raise _in_use(store, timeout) from None
+                time.sleep(0.1)
+            except OSError as err:
+                self.close()
+                raise StoreError(f"{path}: cannot take the lock ({err.strerror or err})") from err
+        _note_holder(store)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _die_with_parent() -> Any:
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux).
+
+    ``prctl(PR_SET_PDEATHSIG)`` survives the ``exec`` of ``chroma``; if the parent is already
+    gone when the hook runs (killed between fork and hook), the child exits at once.  The signal
+    follows the *thread* that started the child, so start servers from a long-lived thread.
+    None where prctl is unavailable (the process group and :meth:`ChromaServer.stop` remain).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    sig = int(signal.SIGTERM)
+
+    def hook() -> None:
+        prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
 
 
 class ChromaStore:
@@ -390,12 +467,20 @@ class ChromaServer:
         return self.store / "chroma-server.log"
 
     def start(self, *, timeout: float = 60.0, lock_timeout: float = 5.0) -> ChromaServer:
-        """Start the server and wait until it answers a heartbeat."""
+        """Start the server and wait until it answers a heartbeat.
+
+        The child runs in its own process group, inherits the store lock and gets SIGTERM when
+        this process dies (even by SIGKILL): it never outlives us, and the folder never looks
+        free while it still serves.
+        """
         exe = chroma_executable()
         if exe is None:
             raise StoreError("the `chroma` command is not installed (pip install chromadb)")
-        self.store.mkdir(parents=True, exist_ok=True)
-        self._lock = acquire_store_lock(self.store, lock_timeout)
+        try:
+            self.store.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"{self.store}: cannot create the store folder ({err})") from err
+        self._lock = InheritableStoreLock(self.store, lock_timeout)
         try:
             folder = chroma_dir(self.store)
             check_format(folder, create=True)
@@ -414,7 +499,11 @@ class ChromaServer:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
+                    pass_fds=(self._lock.fd,),
+                    process_group=0,
+                    preexec_fn=_die_with_parent(),
                 )
+            _note_holder(self.store, server_pid=self.proc.pid, url=self.url)
             self._wait_ready(timeout)
         except BaseException:
             self.stop()
@@ -447,17 +536,22 @@ class ChromaServer:
         return self.proc.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and release the store lock."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        """Stop the server's process group (SIGTERM, then SIGKILL) and release the store lock."""
+        import signal
+
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         self.proc = None
         if self._lock is not None:
-            self._lock.release()
+            self._lock.close()
             self._lock = None
 
     def __enter__(self) -> ChromaServer:

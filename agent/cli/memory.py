@@ -6,6 +6,8 @@ find every store-maintenance command in one place.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -140,7 +142,7 @@ def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = Fa
             raise
         vid = video
     g = EntityGraph.load(graph_file(cfg.store / "graph", vid), vid)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in g.entities():
         facts = g.facts_about(e.key)
         rows.append(
@@ -173,6 +175,10 @@ def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = Fa
             typer.echo(f"    - {f['text']}")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 @memory_app.command("serve")
 def serve_cmd(
     store: StoreOpt = None,
@@ -187,17 +193,24 @@ def serve_cmd(
     from vidsleuth.memory.chroma import ChromaServer
 
     cfg = settings(store=store)
-    server = ChromaServer(cfg.store, host=host, port=port).start()
-    sys.stderr.write(
-        f"serving {cfg.store / 'chroma'} at {server.url}\n"
-        f"use: export VIDSLEUTH_CHROMA_URL={server.url}\n"
-    )
+    # SIGTERM (a service manager, `kill`) stops the server as Ctrl-C does; even a SIGKILL of
+    # this process takes the child down with it (see ChromaServer.start).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    server = ChromaServer(cfg.store, host=host, port=port)
     try:
+        server.start()
+        sys.stderr.write(
+            f"serving {cfg.store / 'chroma'} at {server.url} (pid {os.getpid()}, "
+            f"chroma run pid {server.proc.pid if server.proc else '?'})\n"
+            f"use: export VIDSLEUTH_CHROMA_URL={server.url}\n"
+        )
+        sys.stderr.flush()
         code = server.wait()
     except KeyboardInterrupt:
         code = 0
     finally:
         server.stop()
+        signal.signal(signal.SIGTERM, previous)
     if code:
         raise typer.Exit(code)
 
