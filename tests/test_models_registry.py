@@ -143,6 +143,10 @@ def test_models_ls_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert r["installed"] == (r["problems"] == [])
     assert by_name["minilm"]["default"] is True
     assert by_name["qwen2.5-coder-0.5b"]["assembled"] is False  # nothing in a fresh store
+    # the shipped retriever says what it was trained on
+    ret = by_name["role:retriever"]
+    assert ret["installed"] and "synthetic needle videos" in ret["description"]
+    assert "never trained on real footage" in ret["description"]
 
 
 def test_models_check_reports_an_unknown_model(

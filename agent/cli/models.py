@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,8 +28,9 @@ def ls_cmd(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     cfg = settings(store=store)
     rows = model_rows(cfg)
     roles = role_rows(cfg)
+    retriever = retriever_row(cfg)
     if json_out:
-        print_json(rows + [_role_as_row(r) for r in roles])
+        print_json([*rows, *(_role_as_row(r) for r in roles), retriever])
         return
     from rich.console import Console
     from rich.table import Table
@@ -67,6 +68,53 @@ def ls_cmd(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
                 f"  {r['role']:<10} none: sees through OCR, objects, tags "
                 "(set VIDSLEUTH_VLM_BACKEND and VIDSLEUTH_VLM_MODEL for a vision-language model)"
             )
+    console.print(f"  {'retriever':<10} {retriever['source']}: {retriever['description']}")
+
+
+def retriever_row(cfg: object) -> dict[str, object]:
+    """The chunk retriever's checkpoint and what it was trained on, from the JSON card saved
+    beside it (a checkpoint trained only on synthetic needle videos says so: users judge how
+    far to trust its ranking on their footage)."""
+    import json
+    from pathlib import Path
+
+    from vidsleuth.tools.retrieval.rvlm import DEFAULT_CHECKPOINT
+
+    path = Path(getattr(cfg, "retriever_ckpt", None) or DEFAULT_CHECKPOINT)
+    card = path.with_name(path.name + ".json")
+    problems: list[str] = []
+    info: dict[str, Any] = {}
+    try:
+        info = json.loads(card.read_text(encoding="utf-8")).get("info") or {}
+    except (OSError, ValueError, AttributeError) as err:
+        problems.append(f"no readable training card {card.name} ({type(err).__name__})")
+    train_cfg = info.get("train_config")
+    loss = train_cfg.get("loss", "?") if isinstance(train_cfg, dict) else "?"
+    n_train = len(info.get("train_videos") or [])
+    n_val = len(info.get("val_videos") or [])
+    questions = info.get("train_questions")
+    synthetic = path.name == DEFAULT_CHECKPOINT.name
+    trained_on = (
+        f"trained on {n_train} synthetic needle videos of evals/synth ({questions} questions; "
+        f"{n_val} held out), loss {loss}; never trained on real footage"
+        if synthetic
+        else f"trained on {n_train} videos ({questions} questions), loss {loss}"
+    )
+    return {
+        "name": "role:retriever",
+        "kind": "role",
+        "role": "retriever",
+        "backend": "rvlm",
+        "model": path.name,
+        "source": path.name,
+        "size_bytes": path.stat().st_size if path.is_file() else 0,
+        "licence": "Apache-2.0 (this project)",
+        "installed": path.is_file() and not problems,
+        "problems": problems,
+        "assembled": False,
+        "default": True,
+        "description": trained_on if not problems else problems[0],
+    }
 
 
 def _role_as_row(role: dict[str, object]) -> dict[str, object]:
