@@ -13,13 +13,27 @@ from typing import Annotated, Any
 
 import typer
 
-from vidsleuth.agent.cli.common import JsonOpt, StoreOpt, print_json, settings
+from vidsleuth.agent.cli.common import (
+    JsonOpt,
+    StoreOpt,
+    check_video_ref,
+    print_json,
+    settings,
+)
 
 SessionOpt = Annotated[
     str | None, typer.Option("--session", help="continue this session (its id is printed)")
 ]
 RoundsOpt = Annotated[int | None, typer.Option("--max-rounds", help="investigation rounds")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="do not stream the steps")]
+HtmlFileOpt = Annotated[
+    Path | None,
+    typer.Option("--html", help="also write the evidence view (one self-contained HTML page)"),
+]
+HtmlDirOpt = Annotated[
+    Path | None,
+    typer.Option("--html", help="also write an evidence page per question into this folder"),
+]
 ConfirmOpt = Annotated[
     bool, typer.Option("--confirm", help="ask before expensive steps (zooming into the video)")
 ]
@@ -154,22 +168,34 @@ def ask_cmd(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    html_out: HtmlFileOpt = None,
 ) -> None:
     """Answer a question about a video, citing the moments that show it."""
     from vidsleuth.errors import ConfigError
+    from vidsleuth.options import check_options
 
     if choices and not options:
         raise ConfigError(f"unexpected extra arguments {choices}; put --options before the options")
+    if options and not choices:
+        raise ConfigError("--options needs the options after it (at least two)")
+    if not question.strip():
+        raise ConfigError("the question is empty")
+    opts = check_options(choices)
+    # Everything about the input is checked before the store or the memory is opened: a
+    # rejected video or id leaves the store (and a store folder that does not exist) untouched.
+    check_video_ref(video, settings(store=store).store)
     with _agent(store, max_rounds, confirm) as agent:
         ans = agent.ask(
             video,
             question,
-            choices or None,
+            opts or None,
             session=session,
             on_step=_stream(quiet),
             on_pause=_confirm if confirm else None,
             progress=_progress(quiet),
         )
+        if html_out is not None:
+            _write_html(agent, ans, html_out)
     if json_out:
         print_json(ans.as_json())
         return
@@ -185,12 +211,16 @@ def chat_cmd(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    html_dir: HtmlDirOpt = None,
 ) -> None:
     """Talk about one video: one question per line on stdin (options after ' | ', e.g.
     ``What colour? | red | blue | green``); later questions use what earlier ones found."""
     from vidsleuth.errors import VidsleuthError
+    from vidsleuth.options import check_options
 
+    check_video_ref(video, settings(store=store).store)
     interactive = sys.stdin.isatty()
+    pages: list[tuple[str, str]] = []
     with _agent(store, max_rounds, confirm) as agent:
         record = agent.video(video, progress=_progress(quiet))
         agent.session_id = session
@@ -207,6 +237,7 @@ def chat_cmd(
                 continue
             q, *opts = [p.strip() for p in line.split(" | ")]
             try:
+                opts = check_options(opts)
                 ans = agent.ask(
                     record.video_id,
                     q,
@@ -218,12 +249,31 @@ def chat_cmd(
             except VidsleuthError as err:  # one bad question does not end the chat
                 sys.stderr.write(f"vidsleuth: error: {err}\n")
                 continue
+            if html_dir is not None:
+                page = html_dir / f"q{len(pages) + 1:02d}.html"
+                _write_html(agent, ans, page)
+                pages.append((page.name, q))
             if json_out:
                 print_json({"question": q, **ans.as_json()})
             else:
                 typer.echo(format_answer(ans))
         if agent.session_id:
             sys.stderr.write(f"session: {agent.session_id}\n")
+    if html_dir is not None and pages:
+        from vidsleuth.agent.evidence_view import write_index_page
+
+        index = write_index_page(pages, html_dir / "index.html", f"vidsleuth chat: {video}")
+        sys.stderr.write(f"evidence pages: {index}\n")
+
+
+def _write_html(agent: Any, ans: Any, path: Path) -> None:
+    """Write the evidence view of ``ans`` (thumbnails from ``agent``'s store) to ``path``."""
+    from vidsleuth.agent.evidence_view import write_evidence_view
+
+    out = write_evidence_view(
+        ans, path, store=agent.store, registry=agent.registry, settings=agent.settings
+    )
+    sys.stderr.write(f"evidence view: {out}\n")
 
 
 def register(app: typer.Typer) -> None:
