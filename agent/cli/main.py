@@ -33,6 +33,7 @@ FAMILIES: tuple[str, ...] = (
     "models",
     "generate",
     "retriever",
+    "serve",
 )
 
 app = typer.Typer(
