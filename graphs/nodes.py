@@ -98,6 +98,8 @@ def _call(
         return None
     found = [f.model_dump() for f in getattr(out, "findings", [])]
     entry["found"] = len(found)
+    if found:  # where it found things (the evidence view draws them on the timeline)
+        entry["spans"] = [[f["t_start"], f["t_end"]] for f in found[:8]]
     if getattr(out, "frames_decoded", 0):
         entry["frames_decoded"] = out.frames_decoded
     if getattr(out, "note", ""):
