@@ -89,29 +89,65 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
             fh.flush()
             os.fsync(fh.fileno())
     rows: dict[str, dict[str, Any]] = {}
-    for line in raw[:end].splitlines():
+    for lineno, line in enumerate(raw[:end].splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             continue  # only a torn write can produce this; the question is simply asked again
-        rows[str(row["uid"])] = row
+        uid = row.get("uid") if isinstance(row, dict) else None
+        if not isinstance(uid, str | int) or isinstance(uid, bool) or not str(uid).strip():
+            raise ConfigError(
+                f"{path}:{lineno}: result line has no 'uid' (not written by vidsleuth?); "
+                "remove that line and run again"
+            )
+        rows[str(uid)] = row
     return rows
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for lineno, line in enumerate(_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}:{lineno}: malformed JSON line ({err.msg})") from None
+        if not isinstance(row, dict) or "uid" not in row:
+            raise ConfigError(f"{path}:{lineno}: not a question written by vidsleuth (no 'uid')")
+        rows.append(row)
+    return rows
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (offset {err.start})") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
 def read_questions(out: Path) -> list[dict[str, Any]]:
     path = out / QUESTIONS_FILE
     if not path.is_file():
         raise ConfigError(f"{out}: no {QUESTIONS_FILE}; is this an eval output folder?")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return _json_lines(path)
 
 
 def read_run(out: Path) -> dict[str, Any]:
     path = out / RUN_FILE
     if not path.is_file():
         raise ConfigError(f"{out}: no {RUN_FILE}; is this an eval output folder?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        run = json.loads(_text(path))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(run, dict):
+        raise ConfigError(f"{path}: not a run description written by vidsleuth")
+    return run
 
 
 class ResultWriter:
@@ -187,7 +223,7 @@ def _prepare_out(out: Path, identity: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     run_path = out / RUN_FILE
     if run_path.is_file():
-        old = json.loads(run_path.read_text(encoding="utf-8"))
+        old = read_run(out)
         diff = [
             k
             for k in IDENTITY_KEYS

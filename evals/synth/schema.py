@@ -26,7 +26,7 @@ VISUAL_KINDS: frozenset[str] = frozenset({"text", "object", "flash"})
 class Needle(BaseModel):
     """One inserted event with its exact ground-truth span."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str
     kind: NeedleKind
@@ -60,7 +60,7 @@ class Needle(BaseModel):
 class BackgroundSpan(BaseModel):
     """One camera shot: which background picture is on screen from ``t_start`` to ``t_end``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     t_start: float = Field(ge=0)
     t_end: float = Field(gt=0)
@@ -71,7 +71,7 @@ class BackgroundSpan(BaseModel):
 class NeedleFile(BaseModel):
     """Everything a benchmark needs to ask and score questions about one generated video."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     generator_version: str
     video: str = Field(description="file name of the video, next to this JSON")
@@ -109,7 +109,7 @@ class NeedleFile(BaseModel):
 
     def count(self, kind: str, value: str) -> int:
         """How many times ``value`` of ``kind`` occurs in the video."""
-        return Counter((n.kind, n.value) for n in self.needles)[(kind, value)]
+        return Counter[tuple[str, str]]((n.kind, n.value) for n in self.needles)[(kind, value)]
 
     def at(self, t: float) -> list[Needle]:
         """The needles present at time ``t``."""
@@ -125,10 +125,16 @@ def load_needles(json_path: str | Path) -> NeedleFile:
         raise VidsleuthError(f"{path}: needles file not found") from None
     except OSError as err:
         raise VidsleuthError(f"{path}: cannot read needles file ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise VidsleuthError(
+            f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start})"
+        ) from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as err:
         raise VidsleuthError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except RecursionError:
+        raise VidsleuthError(f"{path}: not valid JSON (nested too deeply)") from None
     try:
         return NeedleFile.model_validate(data)
     except ValidationError as err:

@@ -21,12 +21,12 @@ distribution (the letter "A" is gold far more often than chance).
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
-from vidsleuth.evals.loading import find_video
+from vidsleuth.evals.loading import find_video, read_json
 from vidsleuth.evals.schema import LETTERS, LoadResult, Problem, QARecord
 from vidsleuth.evals.timecodes import parse_clock
 
@@ -89,9 +89,19 @@ class OffsetMap:
         if isinstance(value, list) and value:
             pieces = []
             for piece in value:
-                if not (isinstance(piece, list | tuple) and len(piece) == 2):
-                    raise ValueError(f"piece {piece!r} is not [wall_start, video_start_s]")
-                pieces.append((parse_clock(str(piece[0]), two_parts="hh:mm"), float(piece[1])))
+                if not (
+                    isinstance(piece, list | tuple)
+                    and len(piece) == 2
+                    and isinstance(piece[0], str)
+                    and isinstance(piece[1], int | float)
+                    and not isinstance(piece[1], bool)
+                    and math.isfinite(piece[1])
+                ):
+                    raise ValueError(
+                        f"piece {str(piece)[:60]} is not [wall_start, video_start_s] "
+                        "(a clock string and a finite number of seconds)"
+                    )
+                pieces.append((parse_clock(piece[0], two_parts="hh:mm"), float(piece[1])))
             return cls(pieces)
         raise ValueError("expected a wall-clock string or a list of [wall_start, video_start_s]")
 
@@ -105,9 +115,9 @@ class OffsetMap:
 
 def load_offsets(path: Path, problems: list[Problem]) -> dict[str, OffsetMap]:
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        problems.append(Problem(str(path), f"cannot read offset file ({err})"))
+        raw = read_json(Path(path))
+    except ValueError as err:
+        problems.append(Problem(str(path), f"offset file unusable: {err}"))
         return {}
     if not isinstance(raw, dict):
         problems.append(Problem(str(path), "offset file must be a JSON object videoID -> offset"))
@@ -132,14 +142,24 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
     qa_file = data if data.is_file() else data / "EgoMem.json"
     problems: list[Problem] = []
     try:
-        items = json.loads(qa_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        return LoadResult([], [Problem(str(qa_file), f"cannot read ({err})")])
+        items = read_json(qa_file)
+    except ValueError as err:
+        return LoadResult([], [Problem(str(qa_file), str(err))])
+    if not isinstance(items, list):
+        return LoadResult(
+            [],
+            [Problem(str(qa_file), f"must be a JSON list of questions, not {_kind(items)}")],
+        )
     offsets = load_offsets(Path(options["offsets"]), problems) if options.get("offsets") else {}
     annos: dict[tuple[str, str], list[dict[str, Any]]] = {}
     used: dict[tuple[str, str], int] = {}
     records: list[QARecord] = []
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append(
+                Problem(f"{qa_file} item {i}", f"question is not a JSON object ({_kind(item)})")
+            )
+            continue
         vid, qtype = str(item.get("videoID", "")), str(item.get("type", ""))
         uid = str(item.get("question_id", i))
         src = f"{qa_file} question_id {uid}"
@@ -168,13 +188,40 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
 
 
 def _read_annos(root: Path, vid: str, qtype: str, problems: list[Problem]) -> list[dict[str, Any]]:
+    if not _safe_name(vid) or not _safe_name(qtype):
+        return []
     path = root / "annos" / qtype.lower() / f"{vid}_{qtype}_QA.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        problems.append(Problem(str(path), f"annotation file unusable ({err})", blocking=False))
+        data = read_json(path)
+    except ValueError as err:
+        problems.append(Problem(str(path), f"annotation file unusable: {err}", blocking=False))
         return []
-    return data if isinstance(data, list) else []
+    if not isinstance(data, list):
+        problems.append(
+            Problem(
+                str(path), f"annotations must be a JSON list, not {_kind(data)}", blocking=False
+            )
+        )
+        return []
+    kept = [a for a in data if isinstance(a, dict)]
+    if len(kept) < len(data):
+        problems.append(
+            Problem(
+                str(path),
+                f"{len(data) - len(kept)} annotation entries are not JSON objects (skipped)",
+                blocking=False,
+            )
+        )
+    return kept
+
+
+def _safe_name(part: str) -> bool:
+    """A videoID or type that can be part of a file name inside ``annos/``."""
+    return bool(part) and "\0" not in part and "/" not in part and part not in (".", "..")
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
 
 
 def _match_anno(
@@ -198,7 +245,8 @@ def _record(
     problems: list[Problem],
 ) -> QARecord:
     options: dict[str, str] = {}
-    for opt in item.get("options") or []:
+    raw_options = item.get("options")
+    for opt in raw_options if isinstance(raw_options, list) else []:
         letter, text = _letter_of(str(opt))
         options[letter] = text
     rec = QARecord(

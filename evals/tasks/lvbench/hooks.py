@@ -8,6 +8,7 @@ bad line or question leaves the rest of the benchmark usable.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,17 @@ def parse_options(text: str) -> tuple[str, dict[str, str]]:
 
 
 def _duration_s(info: Any) -> float | None:
+    """Seconds from ``video_info`` (minutes preferred); None unless a finite, positive number."""
     if isinstance(info, dict):
-        minutes = info.get("duration_minutes")
-        if isinstance(minutes, int | float):
-            return float(minutes) * 60.0
-        seconds = info.get("duration")
-        if isinstance(seconds, int | float):
-            return float(seconds)
+        for key, scale in (("duration_minutes", 60.0), ("duration", 1.0)):
+            value = info.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                try:
+                    seconds = float(value) * scale
+                except OverflowError:
+                    continue
+                if math.isfinite(seconds) and seconds > 0:
+                    return seconds
     return None
 
 
@@ -77,10 +82,10 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
     seen: set[str] = set()
     for lineno, video in iter_jsonl(data, problems):
         where = f"{data}:{lineno}"
-        key = str(video.get("key") or "")
+        key = video.get("key")
         qas = video.get("qa")
-        if not key or not isinstance(qas, list):
-            problems.append(Problem(where, "video line lacks 'key' or a 'qa' list"))
+        if not isinstance(key, str) or not key.strip() or not isinstance(qas, list):
+            problems.append(Problem(where, "video line lacks a 'key' string or a 'qa' list"))
             continue
         duration = _duration_s(video.get("video_info"))
         path = find_video(videos, key)
@@ -88,7 +93,12 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
             problems.append(
                 Problem(where, f"video {key!r} not found in {videos}", kind="video", blocking=False)
             )
-        for qa in qas:
+        for i, qa in enumerate(qas, start=1):
+            if not isinstance(qa, dict):
+                problems.append(
+                    Problem(where, f"qa item {i} is not a JSON object ({type(qa).__name__})")
+                )
+                continue
             records.append(_record(qa, key, duration, path, where, video.get("type"), problems))
             uid = records[-1].uid
             if uid in seen:
@@ -130,7 +140,7 @@ def _record(
         problems.append(Problem(src, f"answer {answer!r} is not one of A-D", uid=uid, kind="label"))
         rec.excluded = rec.excluded or "unusable answer label"
     types = qa.get("question_type") or []
-    if isinstance(types, str):
+    if not isinstance(types, list):
         types = [types]
     for t in types:
         cat = CATEGORY_KEYS.get(str(t).strip().lower())
