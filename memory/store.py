@@ -91,21 +91,67 @@ _BLOCK = 64 * 1024
 
 
 def check_video_path(path: str | Path) -> Path:
-    """Reject paths that cannot be a video before anything is read from them."""
-    p = Path(path)
-    if not p.exists():
-        raise VideoError(p, "no such file")
-    if p.is_dir():
-        raise VideoError(p, "is a directory, not a video file")
+    """Reject paths that cannot be a video before anything is read from them.
+
+    The one check every command runs before it opens, locks or creates anything: the path must
+    be an existing, readable, non-empty *regular* file.  A FIFO, socket or device is refused
+    from its ``stat`` alone (opening a FIFO would block until someone writes to it).
+    """
+    from vidsleuth.tools.video.probe import check_path
+
+    p = check_path(path)  # stat only: exists, regular file, not empty, readable
     try:
-        size = p.stat().st_size
         with p.open("rb") as fh:
             fh.read(1)
     except OSError as err:
         raise VideoError(p, f"cannot read file ({err.strerror})") from err
-    if size == 0:
-        raise VideoError(p, "file is empty (0 bytes)")
     return p
+
+
+def check_video(path: str | Path) -> Path:
+    """:func:`check_video_path`, then a probe: the file must also *be* a usable video.
+
+    Probing reads packets only (and is cached per file), so commands call this before they
+    open the store: a text file named ``.mp4`` is refused before anything is written.
+    """
+    from vidsleuth.tools.video import probe
+
+    p = check_video_path(path)
+    probe(p)
+    return p
+
+
+def check_id_prefix(ref: str) -> str:
+    """Refuse an empty or blank video id prefix (it would match every video)."""
+    if not str(ref).strip():
+        raise StoreError(
+            "an empty video id would match every video; give a video id or a unique prefix"
+        )
+    return str(ref)
+
+
+def store_exists(root: str | Path) -> bool:
+    """Whether ``root`` already holds a store (commands that only read must not create one)."""
+    return (Path(root).expanduser() / "index.sqlite").is_file()
+
+
+def storage_problem(path: str | Path, err: BaseException) -> str:
+    """One line for a storage failure: what happened to which file, and the fix."""
+    msg = str(err)
+    low = msg.lower()
+    if "readonly" in low or "read-only" in low or getattr(err, "errno", None) == 30:
+        fix = "make it writable (chmod u+w) or choose another --store"
+        what = "is read-only"
+    elif "full" in low or getattr(err, "errno", None) == 28:
+        fix = "free disk space and run again (finished work is kept)"
+        what = "disk is full"
+    elif "locked" in low or "busy" in low:
+        fix = "another process holds it; let it finish and run again"
+        what = "is locked"
+    else:
+        fix = "check the file, its permissions and the free disk space"
+        what = "cannot be used"
+    return f"{path}: {what} ({msg}); {fix}"
 
 
 def fingerprint(path: str | Path, *, full: bool = False) -> str:
@@ -189,11 +235,17 @@ class Store:
 
     # ----------------------------------------------------------------------------- opening
     @classmethod
-    def open(cls, root: str | Path) -> Store:
-        """Open (creating when missing) the store at ``root``; :class:`StoreError` if unusable."""
+    def open(cls, root: str | Path, *, create: bool = True) -> Store:
+        """Open (creating when missing) the store at ``root``; :class:`StoreError` if unusable.
+
+        ``create=False`` is for commands that only look things up: a missing store is refused
+        instead of created.
+        """
         root = Path(root).expanduser()
         if root.exists() and not root.is_dir():
             raise StoreError(f"{root}: store path exists and is not a folder")
+        if not create and not store_exists(root):
+            raise StoreError(f"{root}: no store here (nothing was indexed into it yet)")
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -209,7 +261,7 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"{db}: cannot open the index ({err})") from err
+            raise StoreError(storage_problem(db, err)) from err
         return cls(root, conn)
 
     @staticmethod
@@ -219,8 +271,14 @@ class Store:
             if (root / "index.sqlite").exists():
                 raise StoreError(f"{root}: index.sqlite present but FORMAT missing; not a store?")
             tmp = fmt.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}) + "\n")
-            os.replace(tmp, fmt)
+            try:
+                tmp.write_text(
+                    json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION}) + "\n"
+                )
+                os.replace(tmp, fmt)
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                raise StoreError(storage_problem(fmt, err)) from err
             return
         try:
             info = json.loads(fmt.read_text())
@@ -248,14 +306,28 @@ class Store:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it lands, or (killed, failed) none of it."""
+        db = self.root / "index.sqlite"
         with self._tx_lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                raise StoreError(storage_problem(db, err)) from err
             try:
                 yield self._conn
+            except sqlite3.OperationalError as err:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise StoreError(storage_problem(db, err)) from err
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as err:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise StoreError(storage_problem(db, err)) from err
 
     def _q(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -337,7 +409,11 @@ class Store:
         """A video id, a unique id prefix, or a path (registered on the fly) -> its record."""
         s = str(ref)
         if not Path(s).exists():
-            rows = self._q("SELECT video_id FROM videos WHERE video_id LIKE ?", (s + "%",))
+            check_id_prefix(s)
+            # substr, not LIKE: '_' and '%' in a prefix are characters, not wildcards
+            rows = self._q(
+                "SELECT video_id FROM videos WHERE substr(video_id, 1, ?) = ?", (len(s), s)
+            )
             if len(rows) == 1:
                 rec = self.video(rows[0][0])
                 assert rec is not None

@@ -7,6 +7,8 @@ same table).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 #: option letters by position (at most ten options)
 LETTERS = "ABCDEFGHIJ"
 
@@ -16,3 +18,31 @@ def letter(i: int) -> str:
     if not 0 <= i < len(LETTERS):
         raise ValueError(f"option index {i} outside 0..{len(LETTERS) - 1}")
     return LETTERS[i]
+
+
+def check_options(options: Sequence[str] | None) -> list[str]:
+    """The options of a multiple-choice question, stripped; refused unless usable.
+
+    Between 2 and 10 options, none empty, no two the same (ignoring case and spacing): a
+    question whose options repeat cannot be answered by letter.  ``None`` or ``[]`` means an
+    open question.  Raises :class:`~vidsleuth.errors.ConfigError` with one line.
+    """
+    from vidsleuth.errors import ConfigError
+
+    opts = [str(o).strip() for o in options or []]
+    if not opts:
+        return []
+    if not 2 <= len(opts) <= len(LETTERS):
+        raise ConfigError(f"give between 2 and {len(LETTERS)} options, not {len(opts)}")
+    seen: dict[str, int] = {}
+    for i, o in enumerate(opts):
+        if not o:
+            raise ConfigError(f"option {letter(i)} is empty")
+        key = " ".join(o.casefold().split())
+        if key in seen:
+            raise ConfigError(
+                f"options {letter(seen[key])} and {letter(i)} are the same ({o[:60]!r}); "
+                "every option must differ"
+            )
+        seen[key] = i
+    return opts

@@ -24,7 +24,9 @@ def default_store_dir() -> Path:
 class Settings(BaseSettings):
     """Every tunable of vidsleuth, with the environment variable ``VIDSLEUTH_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="VIDSLEUTH_", extra="ignore")
+    # nan and inf are refused for every float (a nan threshold or an infinite frame rate only
+    # fails later, far from the setting that caused it)
+    model_config = SettingsConfigDict(env_prefix="VIDSLEUTH_", extra="ignore", allow_inf_nan=False)
 
     # --- store and ingestion (foundation) -------------------------------------------------
     store: Path = Field(default_factory=default_store_dir, description="store folder")

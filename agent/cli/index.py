@@ -35,7 +35,7 @@ def index_cmd(
     """Index videos: probe, fingerprint and cache every chunk's frames (resumable); with
     ``--perceive``, also the coarse perception of every chunk."""
     from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
-    from vidsleuth.memory.store import Store, check_video_path
+    from vidsleuth.memory.store import Store, check_video
     from vidsleuth.tools.perception.registry import parse_names
 
     cfg = settings(
@@ -46,8 +46,8 @@ def index_cmd(
         decoder=decoder,
         full_hash=full_hash,
     )
-    for v in videos:  # fail on an obviously bad path before any work starts
-        check_video_path(v)
+    for v in videos:  # every video is checked (and probed) before the store is opened
+        check_video(v)
     names = parse_names(perceive) if perceive else []
     summaries = []
     with Store.open(cfg.store) as st, progress_bar(quiet) as bar:
@@ -70,6 +70,7 @@ def index_cmd(
                 )
             if names:
                 record = st.video(summary.video_id)
+                assert record is not None  # index_video registered it
                 plan = chunk_plan_for(record, cfg)
                 row["perception"] = _perceive(
                     st, record, plan, plan_key(plan, cfg), names, cfg, bar
@@ -91,7 +92,15 @@ def index_cmd(
         print_json(summaries[0] if len(summaries) == 1 else summaries)
 
 
-def _perceive(store, record, plan, frames_plan, names, cfg, bar):  # type: ignore[no-untyped-def]
+def _perceive(
+    store: Any,
+    record: Any,
+    plan: Any,
+    frames_plan: str,
+    names: list[str],
+    cfg: Any,
+    bar: Any,
+) -> dict[str, Any]:
     """Coarse perception of one indexed video, one progress bar per perceiver; returns the
     per-perceiver summary (units computed/reused, observations, seconds, problems)."""
     from vidsleuth.tools.perception.cache import perceive_video
@@ -130,21 +139,22 @@ def _perceive(store, record, plan, frames_plan, names, cfg, bar):  # type: ignor
 @store_app.command("ls")
 def store_ls(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """List the videos in the store with what is cached for each."""
-    from vidsleuth.memory.store import Store
+    from vidsleuth.memory.store import Store, store_exists
 
     cfg = settings(store=store)
-    with Store.open(cfg.store) as st:
-        rows = []
-        for rec in st.videos():
-            rows.append(
-                {
-                    "video_id": rec.video_id,
-                    "path": rec.path,
-                    "duration_s": rec.probe.duration_s,
-                    "size": rec.size,
-                    **st.stats(rec.video_id),
-                }
-            )
+    rows: list[dict[str, Any]] = []
+    if store_exists(cfg.store):  # listing never creates a store
+        with Store.open(cfg.store, create=False) as st:
+            for rec in st.videos():
+                rows.append(
+                    {
+                        "video_id": rec.video_id,
+                        "path": rec.path,
+                        "duration_s": rec.probe.duration_s,
+                        "size": rec.size,
+                        **st.stats(rec.video_id),
+                    }
+                )
     if json_out:
         print_json({"store": str(cfg.store), "videos": rows})
         return
@@ -161,10 +171,12 @@ def store_rm(
 ) -> None:
     """Remove videos and everything stored for them."""
     from vidsleuth.errors import StoreError
-    from vidsleuth.memory.store import Store
+    from vidsleuth.memory.store import Store, check_id_prefix
 
     cfg = settings(store=store)
-    with Store.open(cfg.store) as st:
+    for ref in video_ids:  # an empty prefix would match (and remove) every video
+        check_id_prefix(ref)
+    with Store.open(cfg.store, create=False) as st:
         for ref in video_ids:
             matches = [r.video_id for r in st.videos() if r.video_id.startswith(ref)]
             if len(matches) != 1:

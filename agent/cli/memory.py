@@ -7,6 +7,7 @@ find every store-maintenance command in one place.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -29,16 +30,28 @@ UrlOpt = Annotated[
 VideoArg = Annotated[str, typer.Argument(help="video file, video id or unique id prefix")]
 
 
+_VIDEO_ID = re.compile(r"^[vf][0-9a-f]{20}$")
+
+
 def _video_id(cfg: Settings, ref: str, memory: ChromaStore | None = None) -> str:
-    """A path or (prefix of a) registered id -> the video id; an id only memory knows is kept."""
+    """A path or (prefix of a) registered id -> the video id; an id only memory knows is kept.
+
+    A path is checked (regular file, a video) before the store is opened; an id is looked up
+    without creating a store that does not exist.
+    """
     from vidsleuth.errors import StoreError
     from vidsleuth.memory.records import parse_collection_name
-    from vidsleuth.memory.store import Store
+    from vidsleuth.memory.store import Store, check_id_prefix, check_video, store_exists
 
-    with Store.open(cfg.store) as st:
-        if Path(ref).exists():
+    check_id_prefix(ref)
+    if os.path.lexists(ref):
+        check_video(ref)
+        with Store.open(cfg.store) as st:
             return st.resolve(ref).video_id
-        matches = [r.video_id for r in st.videos() if r.video_id.startswith(ref)]
+    matches: list[str] = []
+    if store_exists(cfg.store):
+        with Store.open(cfg.store, create=False) as st:
+            matches = [r.video_id for r in st.videos() if r.video_id.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -73,8 +86,8 @@ def search_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Rank a video's memory records by similarity to TEXT."""
-    from vidsleuth.errors import ConfigError
-    from vidsleuth.memory.chroma import open_memory_store
+    from vidsleuth.errors import ConfigError, StoreError
+    from vidsleuth.memory.chroma import chroma_dir, open_memory_store
     from vidsleuth.memory.episodic import EpisodicMemory
     from vidsleuth.memory.records import VectorMemory, check_time_range
     from vidsleuth.memory.semantic import SemanticMemory
@@ -91,10 +104,27 @@ def search_cmd(
     }
     if kind not in kinds:
         raise ConfigError(f"--kind {kind!r}: expected one of {', '.join(kinds)}")
+    if k < 1:
+        raise ConfigError(f"-k {k}: ask for at least one hit")
+    if not text.strip():
+        raise ConfigError("the search text is empty")
     cfg = settings(store=store, chroma_url=chroma_url)
+    # The video is checked before the memory is opened (nothing is locked or written for a bad
+    # one); only a well-formed id the index does not know is looked up in the memory itself.
+    vid: str | None
+    try:
+        vid = _video_id(cfg, video)
+    except StoreError:
+        # an id only the memory knows (its frames were removed); never create a memory for it
+        if not _VIDEO_ID.match(video) or (
+            cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir()
+        ):
+            raise
+        vid = None
     embedder = load_image_embedder(cfg) if kind == "visual" else load_text_embedder(cfg)
     with open_memory_store(cfg) as cs:
-        vid = _video_id(cfg, video, cs)
+        if vid is None:
+            vid = _video_id(cfg, video, cs)
         mem = (
             SemanticMemory.for_store(cs, embedder, cfg.store)
             if kind == "semantic"
@@ -132,8 +162,10 @@ def search_cmd(
 def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """List the entities known about a video, when they appear, and the facts about them."""
     from vidsleuth.memory.semantic import EntityGraph, graph_file
+    from vidsleuth.memory.store import check_id_prefix
 
     cfg = settings(store=store)
+    check_id_prefix(video)
     try:
         vid = _video_id(cfg, video)
     except Exception:
@@ -281,10 +313,11 @@ def build_cmd(
     """
     from vidsleuth.agent.indexing import prepare_video
     from vidsleuth.memory.episodic import CHUNK_PRODUCER
-    from vidsleuth.memory.store import Store
+    from vidsleuth.memory.store import Store, check_video
     from vidsleuth.tools.builtin import open_memory
 
     cfg = settings(store=store)
+    check_video(video)  # before the store and the memory are opened, locked or created
 
     def progress(stage: str, done: int, total: int) -> None:
         if not json_out and sys.stderr.isatty():

@@ -6,6 +6,7 @@ at one moment or interval, and must work on a video that was never indexed.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ def look_cmd(
     frames of the chunk around --at in one request, as coarse perception does.
     """
     from vidsleuth.errors import ConfigError
-    from vidsleuth.memory.store import check_video_path
+    from vidsleuth.memory.store import check_video
     from vidsleuth.tools.perception.registry import (
         FRAME_PERCEIVERS,
         VLM_PERCEIVERS,
@@ -44,9 +45,9 @@ def look_cmd(
     from vidsleuth.tools.video import probe, sample_frames
 
     cfg = settings()
-    path = check_video_path(video)
+    path = check_video(video)
     info = probe(path)
-    if at < 0 or (info.duration_s and at > info.duration_s):
+    if not math.isfinite(at) or at < 0 or (info.duration_s and at > info.duration_s):
         raise ConfigError(f"--at {at:g} is outside {path} (0 to {info.duration_s:.3f} s)")
     allowed = FRAME_PERCEIVERS + VLM_PERCEIVERS
     names = [n for n in parse_names(perceivers or cfg.perceivers, cfg) if n in allowed]
@@ -120,21 +121,26 @@ def listen_cmd(
     listed among the problems.
     """
     from vidsleuth.errors import ConfigError, VideoError
-    from vidsleuth.memory.store import check_video_path
+    from vidsleuth.memory.store import check_video
     from vidsleuth.tools.perception.registry import TIMELINE_PERCEIVERS, make_perceiver, parse_names
     from vidsleuth.tools.perception.speech import NO_AUDIO
     from vidsleuth.tools.perception.subtitles import SubtitlePerceiver
+    from vidsleuth.tools.video import probe
 
     cfg = settings()
-    path = check_video_path(video)
+    if not all(math.isfinite(t) for t in (start, end if end is not None else 0.0)):
+        raise ConfigError(f"--start {start:g} / --end {end} must be finite numbers of seconds")
     if start < 0 or (end is not None and end <= start):
         raise ConfigError(f"--start {start:g} / --end {end} is not an interval")
+    path = check_video(video)  # a file that is not a video is an error (exit 2), not silence
+    duration = probe(path).duration_s
+    if duration and start >= duration:
+        raise ConfigError(f"--start {start:g} is past the end of {path} ({duration:.3f} s)")
     names = [n for n in parse_names(sources) if n in TIMELINE_PERCEIVERS]
     if not names:
         raise ConfigError("--sources must name speech and/or subtitles")
     for f in subtitles or []:
-        if not f.is_file():
-            raise ConfigError(f"{f}: subtitle file not found")
+        check_subtitle_file(f)
     segments: list[dict[str, Any]] = []
     problems: list[str] = []
     no_audio = False
@@ -162,8 +168,50 @@ def listen_cmd(
         typer.echo(f"[{_clock(s['t_start'])} - {_clock(s['t_end'])}] ({s['source']}) {s['text']}")
     if not segments:
         typer.echo("(no speech or subtitles in this interval)")
-    for p in problems:
-        typer.echo(f"problem: {p}", err=True)
+    for problem in problems:
+        typer.echo(f"problem: {_printable(problem)}", err=True)
+
+
+def _printable(text: str) -> str:
+    """Control characters (from a damaged file) never reach the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def check_subtitle_file(f: Path) -> Path:
+    """A ``--subtitles`` file must be a readable regular file of text (SRT/VTT), not binary."""
+    import stat
+
+    from vidsleuth.errors import ConfigError
+
+    try:
+        st = f.stat()
+    except OSError as err:
+        reason = "not found" if isinstance(err, FileNotFoundError) else err.strerror
+        raise ConfigError(f"{f}: subtitle file {reason}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{f}: subtitle file is not a regular file")
+    try:
+        with f.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as err:
+        raise ConfigError(f"{f}: subtitle file cannot be read ({err.strerror})") from None
+    if _looks_binary(head):
+        raise ConfigError(f"{f}: not a text subtitle file (binary data); give an .srt or .vtt")
+    return f
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\0" in head:
+        return True
+    try:
+        head.decode("utf-8")
+        return False
+    except UnicodeDecodeError as err:
+        if err.start >= len(head) - 3:  # a multi-byte character cut by the 64 KiB read
+            return False
+    text = head.decode("latin-1")
+    control = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f")
+    return control > len(text) // 20
 
 
 def _clock(t: float) -> str:
