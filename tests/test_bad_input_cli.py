@@ -141,6 +141,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
         {},
     ),
     ("rm-new-store", "store rm vdeadbeef --store {missing_store}", "no store here", {}),
+    ("gc-new-store", "store gc --store {missing_store}", "no store here", {}),
+    ("verify-new-store", "store verify --store {missing_store}", "no store here", {}),
     # --- empty, blank, ambiguous and unknown video id prefixes
     ("rm-empty", "store rm '' " + S, "empty video id", {}),
     ("rm-blank", "store rm '   ' " + S, "empty video id", {}),

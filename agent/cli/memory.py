@@ -254,15 +254,21 @@ def store_gc_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove memory record versions nobody uses (superseded versions, removed videos)."""
-    from vidsleuth.memory.chroma import open_memory_store
-    from vidsleuth.memory.maintenance import gc
+    from vidsleuth.errors import StoreError
+    from vidsleuth.memory.chroma import chroma_dir, open_memory_store
+    from vidsleuth.memory.maintenance import GcReport, gc
     from vidsleuth.memory.store import Store
 
     cfg = settings(store=store, chroma_url=chroma_url)
+    if not cfg.store.is_dir():  # a mistyped --store is refused, not created
+        raise StoreError(f"{cfg.store}: no store here (nothing was indexed into it yet)")
     with Store.open(cfg.store) as st:
         known = [v.video_id for v in st.videos()]
-    with open_memory_store(cfg) as cs:
-        report = gc(cs, known_videos=known, dry_run=dry_run)
+    if cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir():
+        report = GcReport(dry_run=dry_run)  # no memory yet: nothing to collect, nothing created
+    else:
+        with open_memory_store(cfg) as cs:
+            report = gc(cs, known_videos=known, dry_run=dry_run)
     if json_out:
         print_json(report.as_dict())
         return
@@ -278,12 +284,18 @@ def store_verify_cmd(
     store: StoreOpt = None, chroma_url: UrlOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Read every memory record back with its embedding; report broken ids (exit 1 if any)."""
-    from vidsleuth.memory.chroma import open_memory_store
-    from vidsleuth.memory.maintenance import verify
+    from vidsleuth.errors import StoreError
+    from vidsleuth.memory.chroma import chroma_dir, open_memory_store
+    from vidsleuth.memory.maintenance import VerifyReport, verify
 
     cfg = settings(store=store, chroma_url=chroma_url)
-    with open_memory_store(cfg) as cs:
-        report = verify(cs)
+    if cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir():
+        if not cfg.store.is_dir():
+            raise StoreError(f"{cfg.store}: no store here (nothing was indexed into it yet)")
+        report = VerifyReport()  # indexed, no memory built yet: nothing to verify or create
+    else:
+        with open_memory_store(cfg) as cs:
+            report = verify(cs)
     if json_out:
         print_json(report.as_dict())
     else:
