@@ -338,3 +338,19 @@ def test_good_input_still_works(world: World, capsys: pytest.CaptureFixture[str]
     assert main(["store", "ls", "--store", str(world.missing_store)]) == 0
     assert not world.missing_store.exists()  # listing never creates a store
     assert vid.startswith("v")
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_file(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def full(path: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device", str(world.root / "results.jsonl"))
+
+    monkeypatch.setattr("vidsleuth.memory.store.check_video", full)
+    capsys.readouterr()
+    rc = main(["index", str(world.fresh)])
+    out, err = capsys.readouterr()
+    _one_error_line(rc, out, err, "disk is full")
+    assert "results.jsonl" in err and "free disk space" in err
