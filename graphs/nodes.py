@@ -28,19 +28,36 @@ a node is caught by :func:`node` and routed to the node's safe fallback.
 from __future__ import annotations
 
 import functools
-import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Overwrite, interrupt
-from pydantic import BaseModel
 
-from vidsleuth.graphs import arithmetic, prompts, routing
+from vidsleuth.graphs import prompts, routing
+from vidsleuth.graphs.calls import (
+    ask_model,
+    call_key,
+    call_schema,
+    call_tool,
+    offered,
+    requests,
+    schema_key,
+)
 from vidsleuth.graphs.deps import AgentDeps
+from vidsleuth.graphs.evidence import (
+    abstention,
+    earlier_answers,
+    evidence_groups,
+    located_arithmetic,
+    merge_candidates,
+    ranked,
+    span_of,
+)
+from vidsleuth.graphs.rounds import default_first_round, default_next_round, reading_of
 from vidsleuth.graphs.state import PER_QUESTION, REDUCED, AgentState, Finding
 from vidsleuth.graphs.stop import confidence
 from vidsleuth.options import LETTERS
@@ -79,274 +96,8 @@ def node(
     return deco
 
 
-def call_key(tool: str, args: dict[str, Any]) -> str:
-    """A canonical name for a call, so the same call is never run twice in one question."""
-    return f"{tool}:{json.dumps(args, sort_keys=True, default=str)}"
-
-
-def _call(
-    deps: AgentDeps, node_name: str, tool: str, args: dict[str, Any], trace: list[dict[str, Any]]
-) -> list[Finding] | None:
-    """Call a tool by name; findings out, errors recorded in ``trace`` (never raised).  None
-    when the call could not run (unknown tool, bad arguments, a failure inside the tool)."""
-    entry: dict[str, Any] = {"node": node_name, "tool": tool, "args": args}
-    try:
-        out = deps.registry.call(deps.ctx, tool, args)
-    except Exception as err:
-        entry["error"] = str(err)
-        trace.append(entry)
-        return None
-    found = [f.model_dump() for f in getattr(out, "findings", [])]
-    entry["found"] = len(found)
-    if found:  # where it found things (the evidence view draws them on the timeline)
-        entry["spans"] = [[f["t_start"], f["t_end"]] for f in found[:8]]
-    if getattr(out, "frames_decoded", 0):
-        entry["frames_decoded"] = out.frames_decoded
-    if getattr(out, "note", ""):
-        entry["note"] = out.note
-    if not hasattr(out, "findings"):  # a plug-in with its own output model: show it as text
-        text = json.dumps(out.model_dump(mode="json"), default=str)[:400]
-        found = [{"t_start": 0.0, "t_end": 0.0, "kind": tool, "text": text, "source": tool}]
-        entry["found"] = 1
-    trace.append(entry)
-    for f in found:
-        f.setdefault("source", tool)
-        f["source"] = f.get("source") or tool
-    return found
-
-
-def _chat(
-    deps: AgentDeps,
-    node_name: str,
-    messages: list[dict[str, Any]],
-    schema: type[BaseModel],
-    max_tokens: int,
-    trace: list[dict[str, Any]],
-) -> Any:
-    """One structured model call, charged to the budget; None (recorded) when it failed."""
-    ctx = deps.ctx
-    if ctx.chat is None:
-        trace.append({"node": node_name, "model": "none", "error": "no chat model configured"})
-        return None
-    try:
-        res = ctx.chat.chat(messages, max_tokens=max_tokens, temperature=0.0, schema=schema)
-    except Exception as err:  # the model could not run at all (server down, context full)
-        trace.append({"node": node_name, "model": ctx.chat.id, "error": str(err)})
-        return None
-    ctx.charge_model(res.usage)
-    entry: dict[str, Any] = {
-        "node": node_name,
-        "model": ctx.chat.id,
-        "tokens": res.usage.prompt_tokens + res.usage.completion_tokens,
-    }
-    if res.usage.retries:
-        entry["retries"] = res.usage.retries
-    if not res.ok or res.parsed is None:
-        entry["error"] = str(res.failure or "no reply")
-        trace.append(entry)
-        return None
-    entry["reply"] = res.parsed.model_dump()
-    trace.append(entry)
-    return res.parsed
-
-
-def _call_schema(deps: AgentDeps, strict: type[BaseModel], kind: str) -> type[BaseModel]:
-    """The schema a reply with tool calls is asked in.  A backend that constrains decoding gets
-    the strict one (each call typed by its tool's input model, so the grammar writes only valid
-    calls); an unconstrained one gets the lenient twin, so a call naming an unknown tool or bad
-    arguments is refused on its own when it runs (a recorded step) instead of failing the whole
-    reply.  Arguments are validated against the tool's input model when the call runs, either
-    way."""
-    if getattr(deps.ctx.chat, "supports_json_schema", False):
-        return strict
-    return _lenient(kind)
-
-
-def _ranked(items: Sequence[Finding]) -> list[Finding]:
-    return sorted(items, key=lambda f: (-(f.get("score") or 0.0), f["t_start"]))
-
-
-def _span(f: Finding) -> list[float]:
-    return [round(float(f["t_start"]), 3), round(float(f["t_end"]), 3)]
-
-
-def _merge_spans(spans: Sequence[Finding], gap: float) -> list[Finding]:
-    """Candidate spans merged when they touch (so neighbouring chunks are looked at once)."""
-    out: list[Finding] = []
-    for f in sorted(spans, key=lambda f: f["t_start"]):
-        if out and f["t_start"] <= out[-1]["t_end"] + gap:
-            last = out[-1]
-            last["t_end"] = max(last["t_end"], f["t_end"])
-            last["score"] = max(last.get("score") or 0.0, f.get("score") or 0.0)
-        else:
-            out.append(
-                {"t_start": f["t_start"], "t_end": f["t_end"], "score": f.get("score") or 0.0}
-            )
-    return out
-
-
 # ------------------------------------------------------------------------------ tools offered
-def offered(deps: AgentDeps) -> list[Any]:
-    """The tools the model may choose: every registered tool (built-in or plug-in) except those
-    that write memory, and the image look when no model can see."""
-    from vidsleuth.tools.builtin import can_look
-
-    sees = can_look(deps.ctx)
-    out = []
-    for t in deps.registry:
-        if t.role == "write":
-            continue
-        if t.name == "look_at_frames" and not sees:
-            continue
-        out.append(t)
-    return out
-
-
-def _schema_key(tools: Sequence[Any]) -> tuple[tuple[str, type[BaseModel]], ...]:
-    return tuple((t.name, t.input_model) for t in tools)
-
-
-def _by_role(deps: AgentDeps, role: str) -> list[str]:
-    return [t.name for t in offered(deps) if t.role == role]
-
-
-def _requests(parsed: Any) -> list[dict[str, Any]]:
-    """The tool calls of a reading or decision, as plain ``{"tool", "args"}`` dicts."""
-    out = []
-    for c in getattr(parsed, "calls", None) or []:
-        args = c.args.model_dump() if isinstance(c.args, BaseModel) else dict(c.args or {})
-        out.append({"tool": str(c.tool), "args": args, "why": "model"})
-    return out
-
-
-def _lenient(kind: str) -> type[BaseModel]:
-    """Looser twins of the reading and decision schemas: any tool name, any arguments."""
-    from pydantic import Field
-
-    calls: Any = (list[prompts.CallRequest], Field(default_factory=list))
-    if kind == "decision":
-        return prompts.model("DecisionAny", "A decision.", action=(str, "call"), calls=calls)
-    return prompts.model(
-        "ReadingAny",
-        "A question reading.",
-        kind=(str, "other"),
-        target=(str, ""),
-        shows_as=(list[str], Field(default_factory=list)),
-        options_are=(str, "things"),
-        search=(list[str], Field(default_factory=list)),
-        calls=calls,
-    )
-
-
 # ------------------------------------------------------------------------------ reading
-def guess_options_are(options: Sequence[str]) -> str:
-    """What the options are when the model could not say: times, numbers, or things."""
-    if not options:
-        return "none"
-    if all(arithmetic.parse_time_span(o) is not None for o in options):
-        return "times"
-    if all(o.strip().isdigit() for o in options):
-        return "numbers"
-    return "things"
-
-
-def _reading(parsed: Any, question: str, options: Sequence[str]) -> dict[str, Any]:
-    """The reading as plain data, with safe defaults for what the model left out."""
-    kinds = set(prompts.QUESTION_KINDS)
-    r: dict[str, Any] = {
-        "kind": "other",
-        "target": question,
-        "shows_as": ["any"],
-        "options_are": guess_options_are(options),
-        "search": [],
-        "by": "default",
-    }
-    if parsed is not None:
-        kind = str(getattr(parsed, "kind", "other"))
-        r["kind"] = kind if kind in kinds else "other"
-        target = " ".join(str(getattr(parsed, "target", "") or "").split())
-        if target:
-            r["target"] = target[:120]
-        shows = [s for s in getattr(parsed, "shows_as", []) or [] if s in prompts.SHOWS_AS]
-        r["shows_as"] = shows or ["any"]
-        oa = str(getattr(parsed, "options_are", ""))
-        if options and oa in prompts.OPTION_KINDS and oa != "none":
-            r["options_are"] = oa
-        r["search"] = [" ".join(str(p).split())[:80] for p in getattr(parsed, "search", []) or []]
-        r["search"] = [p for p in r["search"] if p][:3]
-        r["by"] = "model"
-    return r
-
-
-def default_first_round(
-    deps: AgentDeps, question: str, options: Sequence[str], reading: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The coarse first round: search memory and the retriever for the question (and the
-    model's search phrases), and locate the target and every option over the whole video."""
-    s = deps.settings
-    calls: list[dict[str, Any]] = []
-    searches = _by_role(deps, "search")
-    locates = _by_role(deps, "locate")
-    phrases = list(dict.fromkeys([question, *reading.get("search", [])]))
-    for name in searches:
-        if name == "retrieve_chunks":
-            calls.append(
-                {"tool": name, "args": {"query": question, "k": s.agent_top_k}, "why": "default"}
-            )
-            continue
-        for p in phrases[:3]:
-            calls.append({"tool": name, "args": {"query": p, "k": s.agent_top_k}, "why": "default"})
-    if locates:
-        # The default round locates over every kind of observation: a small model often
-        # misreads how the target would show (a spoken phrase read as on-screen text), and a
-        # wrong kind would hide the very moment asked about.  The model narrows kinds in the
-        # calls it chooses itself.
-        loc = locates[0]
-        target = reading.get("target") or question
-        args: dict[str, Any] = {"query": target, "k": 50}
-        calls.append({"tool": loc, "args": args, "why": "default", "tag": "target"})
-        # Options that are things or sentences are looked for themselves; options that are
-        # clock times or bare counts are answered by arithmetic on the target instead.
-        if guess_options_are(options) == "things":
-            for i, o in enumerate(options):
-                a: dict[str, Any] = {"query": o, "k": 20}
-                calls.append({"tool": loc, "args": a, "why": "default", "tag": f"option:{i}"})
-    return calls
-
-
-def default_next_round(deps: AgentDeps, state: AgentState) -> list[dict[str, Any]]:
-    """Coarse to fine when the model gave no usable next step: zoom into the best evidence
-    groups not zoomed yet, or widen the search when nothing with text was found."""
-    s = deps.settings
-    findings = [
-        f for f in state.get("findings", []) if not str(f.get("source", "")).startswith("arith")
-    ]
-    zooms = _by_role(deps, "zoom")
-    called = set(state.get("called", []))
-    calls: list[dict[str, Any]] = []
-    if zooms and any(f.get("text") for f in findings):
-        pad = float(s.chunk_seconds)
-        local = [f for f in findings if float(f["t_end"]) - float(f["t_start"]) <= 120]
-        for g in routing.group_findings(local, gap=pad):
-            args = {
-                "t_start": round(max(0.0, g["t_start"] - pad), 3),
-                "t_end": round(g["t_end"] + pad, 3),
-                "fps": s.agent_zoom_fps,
-                "max_side": s.agent_zoom_max_side,
-            }
-            if call_key(zooms[0], args) not in called:
-                calls.append({"tool": zooms[0], "args": args, "why": "default: zoom"})
-            if len(calls) >= s.agent_zoom_spans:
-                break
-        return calls
-    widen = 2 * (1 + state.get("round", 0))
-    for name in _by_role(deps, "search"):
-        args = {"query": state["question"], "k": min(50, s.agent_top_k * widen)}
-        if call_key(name, args) not in called:
-            calls.append({"tool": name, "args": args, "why": "default: widen"})
-    return calls
-
-
 # ------------------------------------------------------------------------------ nodes
 @node("plan", fallback="act")
 def plan(state: AgentState, runtime: Deps) -> Command[Literal["act"]]:
@@ -362,10 +113,10 @@ def plan(state: AgentState, runtime: Deps) -> Command[Literal["act"]]:
     parsed = None
     if s.agent_plan_with_model and deps.ctx.chat is not None and routing.tokens_left(deps) > 0:
         msgs = prompts.reading_messages(question, options, [t.schema() for t in tools])
-        schema = _call_schema(deps, prompts.reading_schema(_schema_key(tools)), "reading")
-        parsed = _chat(deps, "plan", msgs, schema, s.agent_plan_tokens, trace)
-    reading = _reading(parsed, question, options)
-    calls = default_first_round(deps, question, options, reading) + _requests(parsed)
+        schema = call_schema(deps, prompts.reading_schema(schema_key(tools)), "reading")
+        parsed = ask_model(deps, "plan", msgs, schema, s.agent_plan_tokens, trace)
+    reading = reading_of(parsed, question, options)
+    calls = default_first_round(deps, question, options, reading) + requests(parsed)
     # Observations earlier questions of this session made (what was read, heard, seen: never
     # their answers) are evidence again when they share words with this question.
     want = routing.words(" ".join([question, *options, reading["target"], *reading["search"]]))
@@ -392,75 +143,6 @@ def _confirm(deps: AgentDeps, call: dict[str, Any]) -> bool:
     fps = float(args.get("fps", 1.0))
     frames = int(sum((b - a) * fps for a, b in spans)) or 1
     return bool(interrupt({"step": "act", "tool": call["tool"], "spans": spans, "frames": frames}))
-
-
-def _located_summary(options: Sequence[str], located: dict[int, list[Finding]]) -> list[Finding]:
-    """One line per option: where its words or things were located over the whole video."""
-    out = []
-    for i, o in enumerate(options):
-        if i not in located:
-            continue
-        hits = sorted(located[i], key=lambda h: float(h["t_start"]))
-        if hits:
-            best = max(hits, key=lambda h: float(h.get("score") or 0.0))
-            text = (
-                f"option {LETTERS[i]} '{o}' located {len(hits)} time(s), first at "
-                f"{prompts.fmt_ts(float(hits[0]['t_start']))}; best match "
-                f"{best.get('kind')}: {str(best.get('text', ''))[:60]}"
-            )
-            a, b, score = float(best["t_start"]), float(best["t_end"]), best.get("score")
-            kind = str(best.get("kind", ""))
-        else:
-            text = f"option {LETTERS[i]} '{o}' not located anywhere in the video"
-            a, b, score, kind = 0.0, 0.0, 0.0, ""
-        out.append(
-            {
-                "t_start": a,
-                "t_end": b,
-                "kind": "located",
-                "text": text,
-                "score": score,
-                "source": "arithmetic:options",
-                "basis": kind,
-            }
-        )
-    return out
-
-
-def located_arithmetic(
-    reading: dict[str, Any],
-    question: str,
-    options: Sequence[str],
-    target_hits: list[Finding] | None,
-    located: dict[int, list[Finding]],
-    settings: Any,
-) -> list[Finding]:
-    """Arithmetic on what was located over the whole video, as evidence lines the model reads.
-
-    The model's reading says what the target is; the facts computed about it are all offered
-    (a small model often misnames the question's kind, and a count it did not ask for costs
-    one line): how many separate times the target was located, which option's time window
-    holds it (when the options name clock times), and the order in which the options were
-    first (and last) located."""
-    out: list[Finding] = []
-    gap = 2.0 * float(settings.chunk_seconds)
-    target = str(reading.get("target") or question)
-    times = reading.get("options_are") == "times" or guess_options_are(options) == "times"
-    if target_hits:
-        line = arithmetic.count_line(target, target_hits, gap)
-        if line:
-            out.append(line)
-        if options and times:
-            out += arithmetic.window_lines(target, options, target_hits, gap)
-    if located:
-        out += _located_summary(options, located)
-        seq = [located.get(i, []) for i in range(len(options))]
-        if sum(1 for hits in seq if hits) >= 2:
-            latest = reading.get("kind") == "which_last"
-            line = arithmetic.order_line(options, seq, latest=latest)
-            if line:
-                out.append(line)
-    return out
 
 
 @node("act", fallback="map")
@@ -491,7 +173,7 @@ def act(state: AgentState, runtime: Deps) -> Command[Literal["map"]]:
             trace.append({"node": "act", "tool": name, "decision": "user declined", "args": args})
             declined = True
             continue
-        got = _call(deps, "act", name, args, trace)
+        got = call_tool(deps, "act", name, args, trace)
         if call.get("why") == "model":
             trace[-1]["chosen_by"] = "model"
         if got is None:
@@ -517,66 +199,26 @@ def act(state: AgentState, runtime: Deps) -> Command[Literal["map"]]:
     ]
     pool = [*state.get("candidates", []), *candidates]
     looked = state.get("looked", [])
-    spans = [sp for sp in _ranked(_merge_spans(pool, gap=0.0)) if _span(sp) not in looked]
+    spans = [sp for sp in ranked(merge_candidates(pool, gap=0.0)) if span_of(sp) not in looked]
     spans = spans[: 2 * s.agent_map_groups]
     for sp in spans:
         for name in looks:
-            got = _call(deps, "act", name, {"t_start": sp["t_start"], "t_end": sp["t_end"]}, trace)
+            got = call_tool(
+                deps, "act", name, {"t_start": sp["t_start"], "t_end": sp["t_end"]}, trace
+            )
             findings += [{**f, "score": max(f.get("score") or 0.0, sp["score"])} for f in got or []]
     return Command(
         goto="map",
         update={
             "findings": findings,
             "candidates": candidates,
-            "looked": [_span(sp) for sp in spans],
+            "looked": [span_of(sp) for sp in spans],
             "called": done,
             "calls": [],
             "trace": trace,
             **({"pending_stop": "user"} if declined else {}),
         },
     )
-
-
-def _is_whole_video(f: Finding) -> bool:
-    src = str(f.get("source", ""))
-    return src.startswith("arithmetic") or src.startswith("find_mentions")
-
-
-def evidence_groups(findings: Sequence[Finding], gap: float) -> list[dict[str, Any]]:
-    """Evidence groups for map: one whole-video group (what was located over the whole video,
-    and the arithmetic on it), then local groups clustered in time, best first."""
-    whole = [f for f in findings if f.get("text") and _is_whole_video(f)]
-    local = [f for f in findings if f.get("text") and not _is_whole_video(f)]
-    groups = []
-    if whole:
-        # Summary lines first, then the located moments in time order.
-        ordered = [f for f in whole if str(f.get("source", "")).startswith("arithmetic")]
-        ordered += sorted(
-            (f for f in whole if not str(f.get("source", "")).startswith("arithmetic")),
-            key=lambda f: (-(f.get("score") or 0.0), f["t_start"]),
-        )
-        groups.append(
-            {
-                "key": f"located:{len(whole)}",
-                "t_start": min(float(f["t_start"]) for f in whole),
-                "t_end": max(float(f["t_end"]) for f in whole),
-                "score": float(max((f.get("score") or 0.0) for f in whole)),
-                "findings": ordered,
-            }
-        )
-    return groups + routing.group_findings(local, gap=gap)
-
-
-def _earlier(state: AgentState) -> list[str]:
-    """This session's earlier questions and answers, as context lines (never evidence)."""
-    out = []
-    for h in state.get("history", [])[-5:]:
-        a = h.get("answer_text") or h.get("answer") or "no answer"
-        out.append(
-            f"Q: {prompts.clean(h.get('question', ''), 200)} -> A: {prompts.clean(a, 120)} "
-            f"(confidence {float(h.get('confidence', 0.0)):.2f})"
-        )
-    return out
 
 
 @node("map", fallback="reduce")
@@ -596,7 +238,7 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     partials: list[dict[str, Any]] = []
     done: list[str] = []
     pending = state.get("pending_stop", "")
-    earlier = _earlier(state)
+    earlier = earlier_answers(state)
     schemas = [t.schema() for t in offered(deps)]
     model_ok = False
     for g in groups[: s.agent_map_groups]:
@@ -606,7 +248,7 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
             break
         lines = [prompts.finding_line(f) for f in g["findings"][: s.agent_group_lines]]
         msgs = prompts.map_messages(question, options, lines, earlier, schemas)
-        parsed = _chat(deps, "map", msgs, schema, s.agent_answer_tokens, trace)
+        parsed = ask_model(deps, "map", msgs, schema, s.agent_answer_tokens, trace)
         done.append(g["key"])
         if parsed is None:
             continue
@@ -728,8 +370,8 @@ def decide(state: AgentState, runtime: Deps) -> Command[Literal["act", "answer"]
     tools = offered(deps)
     parsed = None
     if deps.ctx.chat is not None and routing.tokens_left(deps) > 0:
-        ranked = _ranked([f for f in state.get("findings", []) if f.get("text")])
-        lines = [prompts.finding_line(f, 120) for f in ranked[:DECIDE_LINES]]
+        best_first = ranked([f for f in state.get("findings", []) if f.get("text")])
+        lines = [prompts.finding_line(f, 120) for f in best_first[:DECIDE_LINES]]
         best = "none"
         if state.get("answer"):
             best = f"{state.get('answer_text') or state['answer']} (confidence "
@@ -737,13 +379,13 @@ def decide(state: AgentState, runtime: Deps) -> Command[Literal["act", "answer"]
         msgs = prompts.decision_messages(
             question, options, [t.schema() for t in tools], lines, _budget_line(deps, state), best
         )
-        schema = _call_schema(deps, prompts.decision_schema(_schema_key(tools)), "decision")
-        parsed = _chat(deps, "decide", msgs, schema, s.agent_decide_tokens, trace)
+        schema = call_schema(deps, prompts.decision_schema(schema_key(tools)), "decision")
+        parsed = ask_model(deps, "decide", msgs, schema, s.agent_decide_tokens, trace)
     if parsed is not None and str(parsed.action) == "answer":
         trace.append({"node": "decide", "decision": "model: answer now"})
         return Command(goto="answer", update={"stop_reason": "model_stop", "trace": trace})
     called = set(state.get("called", []))
-    calls = [c for c in _requests(parsed) if call_key(c["tool"], c["args"]) not in called]
+    calls = [c for c in requests(parsed) if call_key(c["tool"], c["args"]) not in called]
     if parsed is not None and not calls:
         trace.append({"node": "decide", "decision": "model asked only for calls already run"})
     if not calls:
@@ -754,49 +396,6 @@ def decide(state: AgentState, runtime: Deps) -> Command[Literal["act", "answer"]
         trace.append({"node": "decide", "decision": "nothing left to try"})
         return Command(goto="answer", update={"stop_reason": "exhausted", "trace": trace})
     return Command(goto="act", update={"calls": calls, "trace": trace})
-
-
-PERCEIVED_AS = {
-    "ocr": "text on screen",
-    "subtitle": "subtitles",
-    "speech": "speech",
-    "object": "detected objects",
-    "tag": "scene labels",
-    "caption": "captions",
-    "colour": "frame colours",
-}
-
-
-def abstention(state: AgentState) -> dict[str, Any]:
-    """The answer when no evidence supports one: for multiple choice an evenly spread guess at
-    chance confidence; for an open question a sentence naming what was perceived."""
-    options = list(state.get("options") or [])
-    if options:
-        import zlib
-
-        i = zlib.crc32(state["question"].encode()) % len(options)
-        return {
-            "answer": LETTERS[i],
-            "answer_text": options[i],
-            "confidence": round(1.0 / len(options), 4),
-            "answered_by": "none",
-            "evidence": [],
-        }
-    seen = sorted(
-        {
-            PERCEIVED_AS[k]
-            for f in state.get("findings", [])
-            if (k := str(f.get("kind"))) in PERCEIVED_AS
-        }
-    )
-    what = ", ".join(seen) if seen else "nothing relevant"
-    return {
-        "answer": "",
-        "answer_text": f"The video's perceivable content ({what}) does not show this.",
-        "confidence": 0.0,
-        "answered_by": "none",
-        "evidence": [],
-    }
 
 
 @node("answer", fallback=END)
@@ -834,7 +433,7 @@ def answer(state: AgentState, runtime: Deps) -> Command[Literal["__end__"]]:
             "question": state["question"],
             "spans": [[e["t_start"], e["t_end"]] for e in evidence],
         }
-        _call(deps, "answer", writers[0], args, trace)
+        call_tool(deps, "answer", writers[0], args, trace)
     keep = [
         {k: f.get(k) for k in ("t_start", "t_end", "kind", "text", "score", "source")}
         for f in state.get("findings", [])
@@ -856,7 +455,7 @@ def answer(state: AgentState, runtime: Deps) -> Command[Literal["__end__"]]:
             **abstain,
             "stop_reason": stop,
             "history": [hist],
-            "notes": _ranked(keep)[:50],
+            "notes": ranked(keep)[:50],
             "trace": trace,
         },
     )

@@ -1,0 +1,126 @@
+"""The rounds the agent runs by default: the coarse first round every question starts with, and
+the coarse-to-fine next round used when the model gives no usable decision.
+
+The model's reading of the question (:func:`reading_of`) says what the target is; these defaults
+search for the question, locate the target and the options over the whole video, and later zoom
+into what the evidence pointed at.  Both are plain lists of tool calls, so a model-chosen call
+and a default one run the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vidsleuth.graphs import arithmetic, prompts, routing
+from vidsleuth.graphs.calls import by_role, call_key
+from vidsleuth.graphs.deps import AgentDeps
+from vidsleuth.graphs.state import AgentState
+
+
+def guess_options_are(options: Sequence[str]) -> str:
+    """What the options are when the model could not say: times, numbers, or things."""
+    if not options:
+        return "none"
+    if all(arithmetic.parse_time_span(o) is not None for o in options):
+        return "times"
+    if all(o.strip().isdigit() for o in options):
+        return "numbers"
+    return "things"
+
+
+def reading_of(parsed: Any, question: str, options: Sequence[str]) -> dict[str, Any]:
+    """The reading as plain data, with safe defaults for what the model left out."""
+    kinds = set(prompts.QUESTION_KINDS)
+    r: dict[str, Any] = {
+        "kind": "other",
+        "target": question,
+        "shows_as": ["any"],
+        "options_are": guess_options_are(options),
+        "search": [],
+        "by": "default",
+    }
+    if parsed is not None:
+        kind = str(getattr(parsed, "kind", "other"))
+        r["kind"] = kind if kind in kinds else "other"
+        target = " ".join(str(getattr(parsed, "target", "") or "").split())
+        if target:
+            r["target"] = target[:120]
+        shows = [s for s in getattr(parsed, "shows_as", []) or [] if s in prompts.SHOWS_AS]
+        r["shows_as"] = shows or ["any"]
+        oa = str(getattr(parsed, "options_are", ""))
+        if options and oa in prompts.OPTION_KINDS and oa != "none":
+            r["options_are"] = oa
+        r["search"] = [" ".join(str(p).split())[:80] for p in getattr(parsed, "search", []) or []]
+        r["search"] = [p for p in r["search"] if p][:3]
+        r["by"] = "model"
+    return r
+
+
+def default_first_round(
+    deps: AgentDeps, question: str, options: Sequence[str], reading: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The coarse first round: search memory and the retriever for the question (and the
+    model's search phrases), and locate the target and every option over the whole video."""
+    s = deps.settings
+    calls: list[dict[str, Any]] = []
+    searches = by_role(deps, "search")
+    locates = by_role(deps, "locate")
+    phrases = list(dict.fromkeys([question, *reading.get("search", [])]))
+    for name in searches:
+        if name == "retrieve_chunks":
+            calls.append(
+                {"tool": name, "args": {"query": question, "k": s.agent_top_k}, "why": "default"}
+            )
+            continue
+        for p in phrases[:3]:
+            calls.append({"tool": name, "args": {"query": p, "k": s.agent_top_k}, "why": "default"})
+    if locates:
+        # The default round locates over every kind of observation: a small model often
+        # misreads how the target would show (a spoken phrase read as on-screen text), and a
+        # wrong kind would hide the very moment asked about.  The model narrows kinds in the
+        # calls it chooses itself.
+        loc = locates[0]
+        target = reading.get("target") or question
+        args: dict[str, Any] = {"query": target, "k": 50}
+        calls.append({"tool": loc, "args": args, "why": "default", "tag": "target"})
+        # Options that are things or sentences are looked for themselves; options that are
+        # clock times or bare counts are answered by arithmetic on the target instead.
+        if guess_options_are(options) == "things":
+            for i, o in enumerate(options):
+                a: dict[str, Any] = {"query": o, "k": 20}
+                calls.append({"tool": loc, "args": a, "why": "default", "tag": f"option:{i}"})
+    return calls
+
+
+def default_next_round(deps: AgentDeps, state: AgentState) -> list[dict[str, Any]]:
+    """Coarse to fine when the model gave no usable next step: zoom into the best evidence
+    groups not zoomed yet, or widen the search when nothing with text was found."""
+    s = deps.settings
+    findings = [
+        f for f in state.get("findings", []) if not str(f.get("source", "")).startswith("arith")
+    ]
+    zooms = by_role(deps, "zoom")
+    called = set(state.get("called", []))
+    calls: list[dict[str, Any]] = []
+    if zooms and any(f.get("text") for f in findings):
+        pad = float(s.chunk_seconds)
+        local = [f for f in findings if float(f["t_end"]) - float(f["t_start"]) <= 120]
+        for g in routing.group_findings(local, gap=pad):
+            args = {
+                "t_start": round(max(0.0, g["t_start"] - pad), 3),
+                "t_end": round(g["t_end"] + pad, 3),
+                "fps": s.agent_zoom_fps,
+                "max_side": s.agent_zoom_max_side,
+            }
+            if call_key(zooms[0], args) not in called:
+                calls.append({"tool": zooms[0], "args": args, "why": "default: zoom"})
+            if len(calls) >= s.agent_zoom_spans:
+                break
+        return calls
+    widen = 2 * (1 + state.get("round", 0))
+    for name in by_role(deps, "search"):
+        args = {"query": state["question"], "k": min(50, s.agent_top_k * widen)}
+        if call_key(name, args) not in called:
+            calls.append({"tool": name, "args": args, "why": "default: widen"})
+    return calls
