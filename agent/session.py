@@ -193,17 +193,21 @@ class VideoAgent:
     def video(self, video: str | Path, *, progress: Progress | None = None) -> VideoRecord:
         """The store record of ``video`` (a path, or the id of a stored video), indexing a path on
         demand so the coarse index exists before the first question."""
+        from vidsleuth.memory.store import check_video, check_video_path
+
         p = Path(video)
         if not p.exists():
-            rec = self.store.video(str(video))
+            key = str(video).strip()
+            if not key or not (self._store is not None or Path(self.settings.store).is_dir()):
+                check_video_path(p)  # the clear "no such file" error; no store is created
+            rec = self.store.video(key)
             if rec is None:
-                matches = [r for r in self.store.videos() if r.video_id.startswith(str(video))]
+                matches = [r for r in self.store.videos() if r.video_id.startswith(key)]
                 if len(matches) != 1:
-                    from vidsleuth.memory.store import check_video_path
-
                     check_video_path(p)  # raises the clear "no such file" error
                 rec = matches[0]
             return rec
+        check_video(p)  # a bad file is refused before memory is opened or anything written
         if self._index:
             from vidsleuth.agent.indexing import prepare_video
 
@@ -277,9 +281,9 @@ class VideoAgent:
         """
         if not question.strip():
             raise ConfigError("the question is empty")
-        opts = [str(o) for o in (options or [])]
-        if len(opts) == 1 or len(opts) > 10:
-            raise ConfigError(f"give between 2 and 10 options, not {len(opts)}")
+        from vidsleuth.options import check_options
+
+        opts = check_options([str(o) for o in options] if options else None)
         record = self.video(video, progress=progress)
         sid = session or self.session_id or uuid.uuid4().hex[:12]
         known = self.session_state(sid)
