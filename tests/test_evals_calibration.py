@@ -209,7 +209,7 @@ def test_report_with_two_run_folders(tmp_path: Path, sure: None) -> None:
     text = (cmp / "comparison.md").read_text()
     assert "| measure | random | sure |" in text
     assert "confident-wrong rate % (conf >= 0.5)" in text
-    assert "answered by model" in text and "answered by unreported" in text
+    assert "answered by model" in text and "answered by rule" in text  # random: a rule
     assert "### Per question (lvbench)" in text
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert len(rows) == 12 and all(line.count("✓") + line.count("✗") == 2 for line in rows)
