@@ -66,21 +66,41 @@ def _span(a: float, b: float) -> str:
     return fmt_span(a, b)
 
 
-def count_line(target: str, hits: Sequence[Finding], gap: float) -> Finding | None:
-    """``'X' located at N separate moments: ...`` (None when nothing was located)."""
+def count_line(
+    target: str, hits: Sequence[Finding], gap: float, options: Sequence[str] = ()
+) -> Finding | None:
+    """``'X' located at N separate moments: ...`` (None when nothing was located), naming the
+    option whose text is that number when one is: a small model confuses option letters with
+    the numbers the options say ("A. 4" read as 1), so the letter is spelled out for it."""
     occ = occurrences(hits, gap)
     if not occ:
         return None
     times = ", ".join(_span(o["t_start"], o["t_end"]) for o in occ[:12])
+    same = [LETTERS[i] for i, o in enumerate(options) if _number(o) == len(occ)]
+    which = f" (the count option {same[0]} says)" if same else ""
     return {
         "t_start": float(occ[0]["t_start"]),
         "t_end": float(occ[-1]["t_end"]),
         "kind": "count",
-        "text": f"'{target}' located at {len(occ)} separate moment(s): {times}",
+        "text": f"'{target}' located at {len(occ)} separate moment(s){which}: {times}",
         "score": max(float(h.get("score") or 0.0) for h in hits),
         "source": "arithmetic:count",
         "basis": basis(hits),
     }
+
+
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _number(option: str) -> int | None:
+    """The count an option states (``"3"``, ``"three"``, ``"3 times"``), or None."""
+    words = option.strip().lower().split()
+    if not words:
+        return None
+    w = words[0]
+    if w.isdigit():
+        return int(w)
+    return _WORDS.index(w) if w in _WORDS else None
 
 
 def order_line(

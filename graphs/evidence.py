@@ -90,7 +90,7 @@ def located_arithmetic(
     target = str(reading.get("target") or question)
     times = reading.get("options_are") == "times" or guess_options_are(options) == "times"
     if target_hits:
-        line = arithmetic.count_line(target, target_hits, gap)
+        line = arithmetic.count_line(target, target_hits, gap, options)
         if line:
             out.append(line)
         if options and times:

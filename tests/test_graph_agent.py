@@ -304,7 +304,7 @@ def test_counting_is_arithmetic_on_located_moments_shown_to_the_model():
     )
     assert out["answer"] == "C"
     prompt = chat.calls[1][-1]["content"]
-    assert "count: 'warehouse' located at 3 separate moment(s)" in prompt
+    assert "count: 'warehouse' located at 3 separate moment(s) (the count option C says)" in prompt
 
 
 @pytest.mark.parametrize("bad", [{"answer": "E"}, {"answer": "B", "confidence": 3}])
