@@ -122,13 +122,18 @@ def summarize(out: Path, threshold: float = metrics.CONFIDENT_THRESHOLD) -> dict
 
 
 def build_report(out: Path, threshold: float = metrics.CONFIDENT_THRESHOLD) -> Path:
-    """Write ``summary.json``, ``report.md`` and the plots; return the report path."""
+    """Write ``summary.json``, ``report.md``, the plots and ``report.html`` (with a page per
+    question under ``questions/``); return the ``report.md`` path."""
     out = Path(out)
     s = summarize(out, threshold)
     (out / SUMMARY_FILE).write_text(json.dumps(s, indent=1, default=str) + "\n", encoding="utf-8")
     plots = _plots(out, s)
     path = out / REPORT_FILE
-    path.write_text(_markdown(out, s, plots), encoding="utf-8")
+    md = _markdown(out, s, plots)
+    path.write_text(md, encoding="utf-8")
+    from vidsleuth.evals.report_html import write_html_report
+
+    write_html_report(out, s, md)
     return path
 
 

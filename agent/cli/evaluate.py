@@ -158,8 +158,8 @@ def report_cmd(
     ] = 0.75,
     json_out: JsonOpt = False,
 ) -> None:
-    """Rebuild report.md, summary.json and the plots from saved results; with several folders,
-    also a side-by-side comparison (comparison.md)."""
+    """Rebuild report.md, report.html (a page per question), summary.json and the plots from
+    saved results; with several folders, also a side-by-side comparison (comparison.md)."""
     from vidsleuth.evals.report import build_comparison, build_report, summarize
 
     paths = [build_report(f, threshold) for f in folders]
