@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from agent_world import SearchIn, SpanIn, ZoomIn
 
 from vidsleuth.tools.base import Finding, Findings, ToolContext
 from vidsleuth.tools.models.testing import ScriptedChatModel
@@ -72,28 +72,12 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9:]+", text.lower()) if len(w) > 1}
 
 
-class QueryIn(BaseModel):
-    query: str = Field(description="what to look for")
-    k: int = Field(8, description="how many spans")
-
-
-class SpanIn(BaseModel):
-    t_start: float = Field(description="start (s)")
-    t_end: float = Field(description="end (s)")
-
-
-class ZoomIn(SpanIn):
-    fps: float = Field(2.0, description="frames per second")
-    max_side: int = Field(960, description="frame size")
-    looks: list[str] = Field(default_factory=list, description="looking tools to run")
-
-
 def clip_registry() -> ToolRegistry:
     """Search, look and zoom tools over :data:`CLIP_TIMELINE` (no memory store is opened)."""
     reg = ToolRegistry()
 
     @tool(registry=reg, role="search")
-    def search_clip(ctx: ToolContext, inp: QueryIn) -> Findings:
+    def search_clip(ctx: ToolContext, inp: SearchIn) -> Findings:
         """Lexical search over what the coarse index saw."""
         q = _words(inp.query)
         hits = [
