@@ -65,6 +65,7 @@ def _ask_demo_questions(cfg: Settings, video: Path, meta: Path, seed: int) -> No
     from vidsleuth.evals.haystack import KINDS, build_questions
     from vidsleuth.evals.synth.schema import load_needles
     from vidsleuth.graphs.prompts import fmt_span
+    from vidsleuth.options import LETTERS
 
     manifest = load_needles(meta).model_dump()
     questions = build_questions(manifest, video.stem, seed=int(manifest["seed"]))
@@ -92,14 +93,17 @@ def _ask_demo_questions(cfg: Settings, video: Path, meta: Path, seed: int) -> No
             letters = list(q.options)
             ans = agent.ask(video, q.question, [q.options[x] for x in letters], session=None)
             agent.session_id = None  # every demo question starts a fresh session
-            got = letters["ABCDEFGHIJ".index(ans.answer)] if ans.answer else None
+            got = letters[LETTERS.index(ans.answer)] if ans.answer else None
             ok = got == q.answer
             right += ok
             out.write(f"\nQ [{q.categories[1]}] {q.question}\n")
             for x in letters:
                 out.write(f"   {x}. {q.options[x]}\n")
             shown = f"{got}. {q.options[got]}" if got else "(no answer)"
-            out.write(f"answer    {shown}  confidence {ans.confidence:.2f}  ({ans.stop_reason})\n")
+            out.write(
+                f"answer    {shown}  confidence {ans.confidence:.2f}  ({ans.stop_reason}; "
+                f"answered by {ans.answered_by})\n"
+            )
             for e in ans.evidence:
                 out.write(f"evidence  [{fmt_span(e.t_start, e.t_end)}] {e.why}\n")
             c = ans.cost
