@@ -60,3 +60,18 @@ def test_bad_run_folders_are_one_clear_error(tmp_path, capsys):
         load_rows([tmp_path])
     assert main([str(tmp_path)]) == 2
     assert "fit_stop:" in capsys.readouterr().err
+
+
+def test_shipped_weights_are_the_fitted_ones_with_their_data_note(monkeypatch):
+    """The default stop weights are the ones in the fit card, which says what they came from."""
+    from pathlib import Path
+
+    from vidsleuth.settings import Settings
+
+    monkeypatch.delenv("VIDSLEUTH_AGENT_STOP_WEIGHTS", raising=False)
+    card = json.loads(
+        (Path(__file__).resolve().parents[1] / "evals/fitted/stop_weights.json").read_text()
+    )
+    assert tuple(card["weights"]) == Settings().agent_stop_weights
+    assert card["data"]["questions"] >= 10 and "needle" in card["note"]
+    assert card["fitted_leave_one_video_out"]["n"] == card["data"]["questions"]

@@ -24,10 +24,13 @@ import anyio  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 VIDSLEUTH = str(Path(sys.executable).parent / "vidsleuth")
+from conftest import PRIOR_STOP_WEIGHTS  # noqa: E402
+
 TEST_ENV = {
     "PYTHONPATH": str(REPO / "tests"),
     "VIDSLEUTH_PERCEIVERS": "subtitles",  # frames and subtitles only: no perception models
     "HF_HUB_OFFLINE": "1",
+    "VIDSLEUTH_AGENT_STOP_WEIGHTS": PRIOR_STOP_WEIGHTS,  # the loop, not the last fit (conftest)
 }
 
 
