@@ -29,7 +29,7 @@ def _questions(data: Path, n: int, wording: str) -> list[Any]:
     from vidsleuth.evals.registry import get_task
 
     task = get_task("needle_haystack")
-    res = task.load(data, None, {"wording": wording})
+    res = task.load(data, None, wording=wording)
     kinds: dict[str, list[Any]] = {}
     for q in res.records:
         kinds.setdefault(q.categories[-1] if q.categories else "?", []).append(q)
