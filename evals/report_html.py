@@ -173,6 +173,13 @@ def _spans(spans: Any) -> str:
     return ", ".join(out) or "-"
 
 
+def write_page(out: Path, title: str, md: str) -> Path:
+    """``report.html`` in ``out`` from a report's markdown alone (the side-by-side comparison)."""
+    path = Path(out) / HTML_FILE
+    path.write_text(_page(title, markdown_to_html(md, Path(out))), "utf-8")
+    return path
+
+
 def write_html_report(out: Path, s: dict[str, Any], md: str) -> Path:
     """Write ``report.html`` (from the report's markdown and summary) and the question pages."""
     out = Path(out)

@@ -142,8 +142,11 @@ def test_runner_records_answerer_tools_and_session_mode(tmp_path: Path, sure: No
     assert "| search | 4 | 8 |" in report
     assert "confident-wrong rate" in report and "AURC" in report
     assert "## Per question" in report
-    for png in ("calibration.png", "coverage_accuracy.png", "accuracy_by_answered_by.png"):
+    for png in ("calibration.png", "coverage_accuracy.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # Only a model answered: one bar, so no chart, and the report says why.
+    assert not (out / "accuracy_by_answered_by.png").exists()
+    assert "- `accuracy_by_answered_by.png`: one bar (model 1/4)" in report
     # A resumed run may not switch session mode; a method that cannot share refuses "shared".
     with pytest.raises(ConfigError, match="session_mode"):
         run(
@@ -206,18 +209,21 @@ def test_report_with_two_run_folders(tmp_path: Path, sure: None) -> None:
             == 0
         )
     assert main(["eval", "report", str(a), str(b), "--out", str(cmp), "--threshold", "0.5"]) == 0
-    text = (cmp / "comparison.md").read_text()
-    assert "| measure | random | sure |" in text
-    assert "confident-wrong rate % (conf >= 0.5)" in text
+    text = (cmp / "report.md").read_text()
+    # A run is a method and its model: "sure" says a model answered, so its label names it.
+    assert "| measure | random | sure · " in text
+    assert "confident-wrong rate (conf >= 0.5)" in text
     assert "answered by model" in text and "answered by rule" in text  # random: a rule
-    assert "### Per question (lvbench)" in text
+    assert "## Per question" in text
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert len(rows) == 12 and all(line.count("✓") + line.count("✗") == 2 for line in rows)
-    for png in ("reliability_0.png", "coverage_0.png"):
+    for png in ("reliability.png", "coverage.png", "accuracy.png"):
         assert (cmp / png).read_bytes()[:4] == b"\x89PNG"
+    assert (cmp / "report.html").is_file()
     data = json.loads((cmp / "comparison.json").read_text())
-    assert [m["label"] for m in data[0]["methods"]] == ["random", "sure"]
-    sure_conf = data[0]["methods"][1]["confidence"]
+    labels = [m["label"] for m in data["methods"]]
+    assert labels[0] == "random" and labels[1].startswith("sure · ")
+    sure_conf = data["methods"][1]["confidence"]
     # "sure" always says A at 0.9: every wrong answer is a confident one.
     assert sure_conf["confident_wrong"] == 12 - sure_conf["correct"]
     assert (a / "report.md").is_file() and (b / "report.md").is_file()
@@ -227,4 +233,4 @@ def test_report_with_two_run_folders(tmp_path: Path, sure: None) -> None:
         main(["eval", "lvbench", "--data", str(meta), "--method", "random", "--out", str(c)]) == 0
     )
     assert main(["eval", "report", str(a), str(c), "--out", str(cmp)]) == 0
-    assert "| measure | random (a) | random (c) |" in (cmp / "comparison.md").read_text()
+    assert "| measure | random (a) | random (c) |" in (cmp / "report.md").read_text()

@@ -7,8 +7,9 @@ both work and task names can never shadow a subcommand (the registry refuses the
 ``build-real`` has a hyphen, which task names resolve to underscores).
 
 - ``vidsleuth eval report DIR [DIR ...] [--out CMP] [--threshold 0.75]``: rebuild each folder's
-  report; with two or more folders also write ``CMP/comparison.md`` (methods side by side per
-  benchmark, a per-question table, reliability and coverage plots).
+  report; with two or more runs of one benchmark also write ``CMP/report.md`` and
+  ``CMP/report.html`` (methods side by side, a per-question table, plots) and
+  ``CMP/comparison.json``; runs of different benchmarks are refused (one line, exit 2).
 - ``vidsleuth eval build-real --minutes 10 --out DIR/real-10min.mp4 [--seed S]``: build a
   real-clips haystack (video + manifest) from ``../shared/data/videos``; prints a clear "skipped"
   line and exits 0 when those clips are absent.
@@ -16,6 +17,7 @@ both work and task names can never shadow a subcommand (the registry refuses the
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -144,7 +146,11 @@ def report_cmd(
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="where the comparison goes (two or more folders)"),
+        typer.Option(
+            "--out",
+            help="where the side-by-side report goes (two or more folders; default "
+            "eval-out/compare-TASK)",
+        ),
     ] = None,
     threshold: Annotated[
         float,
@@ -159,30 +165,41 @@ def report_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Rebuild report.md, report.html (a page per question), summary.json and the plots from
-    saved results; with several folders, also a side-by-side comparison (comparison.md)."""
-    from vidsleuth.evals.report import build_comparison, build_report, summarize
+    saved results; with several runs of one benchmark, also put them side by side (report.md,
+    report.html and comparison.json in --out)."""
+    from vidsleuth.evals.report import build_report, summarize
 
-    paths = [build_report(f, threshold) for f in folders]
     if len(folders) == 1:
+        path = build_report(folders[0], threshold)
         summary = summarize(folders[0], threshold)
         if json_out:
             print_json(summary)
         else:
             _print_scores(summary["scores"], summary["run"]["overall_key"])
-            _err(f"report: {paths[0]}")
+            _err(f"report: {path}")
         return
-    cmp_out = out or Path("eval-out") / "comparison"
-    path = build_comparison(folders, cmp_out, threshold)
-    if json_out:
-        import json
+    from vidsleuth.evals.report_compare import COMPARISON_JSON, build_comparison, common_questions
+    from vidsleuth.evals.runner import read_run
 
-        print_json(json.loads((cmp_out / "comparison.json").read_text(encoding="utf-8")))
-    else:
-        for folder in folders:
-            summary = summarize(folder, threshold)
-            typer.echo(f"== {folder} ({summary['run']['method']})")
-            _print_scores(summary["scores"], summary["run"]["overall_key"])
-        _err(f"comparison: {path}")
+    common_questions(folders)  # refuse runs of different benchmarks before writing anything
+    for f in folders:
+        build_report(f, threshold)
+    cmp_out = out or Path("eval-out") / f"compare-{read_run(folders[0])['task']}"
+    path = build_comparison(folders, cmp_out, threshold)
+    data = json.loads((cmp_out / COMPARISON_JSON).read_text(encoding="utf-8"))
+    if json_out:
+        print_json(data)
+        return
+    overall = summarize(folders[0], threshold)["run"].get("overall_key", "Overall")
+    typer.echo(f"{data['task']}: {len(data['questions'])} question(s) compared")
+    for m in data["methods"]:
+        a = m["scores"]["by_key"][overall]
+        c = m["confidence"]
+        typer.echo(
+            f"  {m['label']:32s} {a['correct']:4d}/{a['total']:<4d} right, "
+            f"{c['confident_wrong']} confident-wrong, {m['session_mode']}"
+        )
+    _err(f"report: {path}")
 
 
 @eval_app.command("build-real")
