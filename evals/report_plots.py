@@ -49,12 +49,14 @@ def number(x: float) -> str:
 
 
 def degenerate(values: Sequence[float]) -> str | None:
-    """Why a bar chart of ``values`` would show nothing (one bar, no bars, all zero), or None."""
+    """Why a bar chart of ``values`` would show nothing (one bar, no bars, all zero), or None.
+
+    Values under 0.005 count as zero: bars of a few microseconds are as empty as zero bars."""
     if not values:
         return "no bars"
     if len(values) == 1:
         return "one bar"
-    if all(v == 0 for v in values):
+    if all(abs(v) < 0.005 for v in values):
         return "all zero"
     return None
 
@@ -63,7 +65,7 @@ def _flat(values: Sequence[float]) -> str | None:
     """Why a per-question histogram would show nothing (all zero, or every value the same)."""
     if not values:
         return "no questions"
-    if all(v == 0 for v in values):
+    if all(abs(v) < 0.005 for v in values):
         return "all zero"
     if len(set(values)) == 1:
         return f"every question {number(values[0])}"
@@ -121,7 +123,7 @@ class _Drawer:
         ax.bar_label(bars, labels=counts, fontsize=7)
         ax.set_ylabel(ylabel)
         ax.set_xlabel(xlabel)
-        ax.set_ylim(0, 100 if ylabel.endswith("%") else None)
+        ax.set_ylim(0, 110 if ylabel.endswith("%") else None)  # room for the counts
         ax.tick_params(axis="x", labelsize=7)
         _plain(ax)
         ax.set_title(title)
