@@ -119,6 +119,7 @@ class VideoAgent:
         self._conn: sqlite3.Connection | None = None
         self.session_id: str | None = None
         self.last_usage: Usage | None = None
+        self.last_prepare: dict[str, Any] | None = None  # what the last indexing on demand did
 
     # ------------------------------------------------------------------------- handles
     @property
@@ -192,7 +193,8 @@ class VideoAgent:
 
     def video(self, video: str | Path, *, progress: Progress | None = None) -> VideoRecord:
         """The store record of ``video`` (a path, or the id of a stored video), indexing a path on
-        demand so the coarse index exists before the first question."""
+        demand so the coarse index exists before the first question (``Settings.ask_index``:
+        the quick pass on a new video, see :mod:`vidsleuth.agent.indexing`)."""
         from vidsleuth.memory.store import check_video, check_video_path
 
         p = Path(video)
@@ -212,7 +214,10 @@ class VideoAgent:
             from vidsleuth.agent.indexing import prepare_video
 
             memory = self.memory() if "search_memory" in self.registry else None
-            info = prepare_video(self.store, p, self.settings, memory, progress)
+            info = prepare_video(
+                self.store, p, self.settings, memory, progress, mode=self.settings.ask_index
+            )
+            self.last_prepare = info
             rec = self.store.video(info["video_id"])
             assert rec is not None
             return rec

@@ -104,8 +104,9 @@ def call_schema(deps: AgentDeps, strict: type[BaseModel], kind: str) -> type[Bas
 
 def offered(deps: AgentDeps) -> list[Any]:
     """The tools the model may choose: every registered tool (built-in or plug-in) except those
-    that write memory, and the image look when no model can see."""
-    from vidsleuth.tools.builtin import can_look
+    that write memory, the image look when no model can see, and the learned retriever when
+    the video has no full chunk index (the quick first pass of ``ask``)."""
+    from vidsleuth.tools.builtin import can_look, can_retrieve
 
     sees = can_look(deps.ctx)
     out = []
@@ -113,6 +114,8 @@ def offered(deps: AgentDeps) -> list[Any]:
         if t.role == "write":
             continue
         if t.name == "look_at_frames" and not sees:
+            continue
+        if t.name == "retrieve_chunks" and not can_retrieve(deps.ctx):
             continue
         out.append(t)
     return out

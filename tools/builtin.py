@@ -438,6 +438,26 @@ def can_look(ctx: ToolContext) -> bool:
     return vlm_configured(ctx.settings) or bool(ctx.chat is not None and ctx.chat.supports_images)
 
 
+def can_retrieve(ctx: ToolContext) -> bool:
+    """Whether ``retrieve_chunks`` can score this video: the learned retriever reads features of
+    every chunk, which a full index stores and the quick first pass of ``ask`` does not."""
+    from vidsleuth.memory.indexer import plan_key
+
+    if ctx.store is None or ctx.record is None:
+        return False
+    plan = _plan(ctx)
+    key = f"indexed:{ctx.video_id}"
+    return bool(
+        ctx.resource(
+            key,
+            lambda: (
+                len(ctx.store.done_chunk_ids(ctx.video_id, plan_key(plan, ctx.settings)))
+                >= len(plan.chunks)
+            ),
+        )
+    )
+
+
 @_when("vidsleuth.tools.video", role="look", expensive=True)
 def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
     """Look closely at a span with the vision-language model: several frames of the span in

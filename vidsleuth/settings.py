@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     object_min_score: float = Field(0.3, gt=0, le=1, description="YOLO detection threshold")
     tags_top_k: int = Field(5, ge=1, le=50, description="ImageNet labels kept per frame")
     speech_window_s: float = Field(600.0, gt=0, description="audio decoded and cached per unit")
+    ask_index: Literal["quick", "full"] = Field(
+        "quick",
+        description="what `ask` perceives on a video not indexed yet: quick (keyframes and the "
+        "audio first, dense frames only where the question leads) or full (every chunk)",
+    )
+    quick_max_frames: int = Field(
+        240, ge=1, description="keyframes the quick first pass perceives at most (spread evenly)"
+    )
+    quick_max_gap_s: float = Field(
+        60.0, gt=0, description="the quick pass adds a frame where keyframes are further apart"
+    )
 
     # --- models (issue 3) -------------------------------------------------------------------
     chat_backend: Literal["llamacpp", "transformers", "openai-compatible", "vllm"] = Field(

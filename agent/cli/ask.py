@@ -140,17 +140,19 @@ def _agent(store: Path | None, max_rounds: int | None, confirm: bool) -> Any:
 
 
 def _progress(quiet: bool) -> Any:
-    last: dict[str, int] = {}
+    from vidsleuth.agent.progress import ProgressReporter
 
-    def progress(name: str, done: int, total: int) -> None:
-        if quiet or total <= 0:
-            return
-        pct = int(100 * done / total)
-        if pct // 10 != last.get(name, -1) // 10 or done == total:
-            last[name] = pct
-            sys.stderr.write(f"  [index] {name}: {done}/{total}\n")
+    return ProgressReporter(prefix="index", quiet=quiet)
 
-    return progress
+
+def _say_prepared(agent: Any, progress: Any, quiet: bool) -> None:
+    """One line for indexing on demand (instead of a line per cached stage)."""
+    from vidsleuth.agent.indexing import prepare_line
+
+    progress.close()
+    if not quiet and agent.last_prepare is not None:
+        sys.stderr.write(f"  {prepare_line(agent.last_prepare)}\n")
+        agent.last_prepare = None
 
 
 def ask_cmd(
@@ -185,14 +187,16 @@ def ask_cmd(
     # rejected video or id leaves the store (and a store folder that does not exist) untouched.
     check_video_ref(video, settings(store=store).store)
     with _agent(store, max_rounds, confirm) as agent:
+        progress = _progress(quiet)
+        record = agent.video(video, progress=progress)  # indexing on demand, once
+        _say_prepared(agent, progress, quiet)
         ans = agent.ask(
-            video,
+            record.video_id,
             question,
             opts or None,
             session=session,
             on_step=_stream(quiet),
             on_pause=_confirm if confirm else None,
-            progress=_progress(quiet),
         )
         if html_out is not None:
             _write_html(agent, ans, html_out)
@@ -222,7 +226,9 @@ def chat_cmd(
     interactive = sys.stdin.isatty()
     pages: list[tuple[str, str]] = []
     with _agent(store, max_rounds, confirm) as agent:
-        record = agent.video(video, progress=_progress(quiet))
+        progress = _progress(quiet)
+        record = agent.video(video, progress=progress)
+        _say_prepared(agent, progress, quiet)
         agent.session_id = session
         if interactive:
             sys.stderr.write(f"vidsleuth chat: {record.path}; empty line or Ctrl-D to quit\n")

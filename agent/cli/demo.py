@@ -87,11 +87,13 @@ def _ask_demo_questions(cfg: Settings, video: Path, meta: Path, seed: int) -> No
                 bar.update(tasks[stage], completed=done, total=total)
 
             t0 = time.perf_counter()
-            agent.video(video, progress=progress)
+            record = agent.video(video, progress=progress)
         out.write(f"\nperception + memory ready in {time.perf_counter() - t0:.1f} s\n")
         for q in picked:
             letters = list(q.options)
-            ans = agent.ask(video, q.question, [q.options[x] for x in letters], session=None)
+            ans = agent.ask(
+                record.video_id, q.question, [q.options[x] for x in letters], session=None
+            )
             agent.session_id = None  # every demo question starts a fresh session
             got = letters[LETTERS.index(ans.answer)] if ans.answer else None
             ok = got == q.answer

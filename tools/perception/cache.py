@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
     from vidsleuth.tools.video import ChunkPlan, Frame
 
 Progress = Callable[[str, int, int], None]
+
+
+class FramePick(Protocol):
+    """The frames a partial pass perceives: which chunks, and their frames on request.
+
+    The quick first pass of ``ask`` perceives only some chunks (their keyframes), streamed from
+    the decoder in chunk order so that a whole hour of frames is never held at once.
+    """
+
+    chunk_ids: frozenset[str]
+
+    def __call__(self, chunks: Sequence[Any]) -> dict[str, Frame]: ...
 
 
 def features_key(key: str) -> str:
@@ -86,6 +99,7 @@ def perceive_video(
     settings: Settings | None = None,
     frames_plan: str | None = None,
     batch: int = 16,
+    pick: FramePick | None = None,
 ) -> dict[str, Any]:
     """Run ``names`` over a video at the coarse level and store every unit.
 
@@ -96,7 +110,9 @@ def perceive_video(
     after each unit.  Returns a summary (per perceiver: units computed/reused, observations,
     seconds, problems; ``units_similar``: computed units that copied the result of an
     unchanged earlier frame instead of running the model).  Frame perceivers work a group of
-    ``batch`` chunks at a time (tags in one batched forward pass).
+    ``batch`` chunks at a time (tags in one batched forward pass).  With ``pick``, frame and
+    unit perceivers see only the picked chunks, one picked frame each (the quick pass); their
+    units are stored under the same keys, so a later full pass computes only the rest.
     """
     from vidsleuth.settings import Settings
     from vidsleuth.tools.perception.registry import parse_names
@@ -111,6 +127,10 @@ def perceive_video(
     unit_names = [n for n in frame_names if hasattr(make(n, s), "perceive_units")]
     frame_names = [n for n in frame_names if n not in unit_names]
 
+    if pick is not None:
+        chunk_plan = replace(
+            chunk_plan, chunks=[c for c in chunk_plan.chunks if c.id in pick.chunk_ids]
+        )
     if frame_names:
         chunks = list(chunk_plan.chunks)
         perceivers = {n: make(n, s) for n in frame_names}
@@ -125,9 +145,8 @@ def perceive_video(
             }
             needed = {c.id for cs in todo.values() for c in cs}
             t0 = time.perf_counter()
-            frames = _frames_for(
-                store, record, [c for c in group if c.id in needed], frames_plan, s
-            )
+            wanted = [c for c in group if c.id in needed]
+            frames = pick(wanted) if pick else _frames_for(store, record, wanted, frames_plan, s)
             frames_s += time.perf_counter() - t0
             for n, p in perceivers.items():
                 t0 = time.perf_counter()
@@ -152,7 +171,7 @@ def perceive_video(
 
     for n in unit_names:
         summary["perceivers"][n] = _perceive_units(
-            store, record, chunk_plan, make(n, s), s, frames_plan, progress
+            store, record, chunk_plan, make(n, s), s, frames_plan, progress, pick
         )
 
     duration = float(record.probe.duration_s or 0.0)
@@ -185,6 +204,7 @@ def _perceive_units(
     settings: Settings,
     frames_plan: str | None,
     progress: Progress | None,
+    pick: FramePick | None = None,
 ) -> dict[str, Any]:
     """Coarse pass of a multi-frame perceiver: ``frames_per_unit`` frames of every chunk not yet
     stored, ``unit_batch`` chunks per call, each chunk stored the moment its result arrives (a
@@ -216,9 +236,12 @@ def _perceive_units(
     for i in range(0, len(todo), step):
         group = todo[i : i + step]
         t1 = time.perf_counter()
-        frames = _unit_frames_for(
-            store, record, group, frames_plan, settings, perceiver.frames_per_unit
-        )
+        if pick is not None:
+            frames = {k: [f] for k, f in pick(group).items()}
+        else:
+            frames = _unit_frames_for(
+                store, record, group, frames_plan, settings, perceiver.frames_per_unit
+            )
         frames_s += time.perf_counter() - t1
 
         def on_unit(
