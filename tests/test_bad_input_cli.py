@@ -164,6 +164,9 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("options-single", "ask {clip} Colour? --options red", "between 2 and 10", {}),
     ("options-eleven", "ask {clip} Q? --options a b c d e f g h i j k", "between 2 and 10", {}),
     ("options-flag-alone", "ask {clip} Colour? --options", "needs the options", {}),
+    # --options with no choices is never silently an open question, wherever the flag stands
+    ("options-then-flags", "ask {clip} Colour? --options --json -q", "needs the options", {}),
+    ("options-before-question", "ask {clip} --options Colour?", "needs the options", {}),
     ("options-no-flag", "ask {clip} Colour? red blue", "put --options before", {}),
     ("question-empty", "ask {clip} ''", "question is empty", {}),
     ("question-blank", "ask {clip} '   ' --options a b", "question is empty", {}),
