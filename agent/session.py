@@ -333,7 +333,11 @@ class VideoAgent:
     ) -> Answer:
         from langgraph.types import Command
 
-        from vidsleuth.tools.models.prompt_cache import persistent_prompt_cache, prompt_cache_path
+        from vidsleuth.tools.models.prompt_cache import (
+            persistent_prompt_cache,
+            prompt_cache_path,
+            prompt_cache_seed,
+        )
 
         deps = self._deps(record)
         cfg = self._config(sid)
@@ -342,8 +346,13 @@ class VideoAgent:
         chat = deps.ctx.chat
         # The model's prompt cache for this video outlives the process: the stable prompt
         # prefix (system text, tool list) of the first question in a new process starts warm.
-        cache = prompt_cache_path(self.store.root, record.video_id, chat) if chat else None
-        with persistent_prompt_cache(chat, cache):
+        # A video never asked about starts from another video's state: the system text and the
+        # tool list, which come first in every prompt, are already evaluated there.
+        cache = seed = None
+        if chat is not None:
+            cache = prompt_cache_path(self.store.root, record.video_id, chat)
+            seed = prompt_cache_seed(self.store.root, record.video_id, chat)
+        with persistent_prompt_cache(chat, cache, seed=seed):
             while True:
                 interrupted: list[Any] = []
                 for chunk in self.graph.stream(payload, cfg, context=deps, stream_mode="updates"):

@@ -86,15 +86,25 @@ def ask_once(q: Any, store: Path, mode: str) -> dict[str, Any]:
     }
 
 
-def run(task: str, data: Path, n: int, modes: Sequence[str] = ("quick", "full")) -> dict[str, Any]:
+def run(
+    task: str,
+    data: Path,
+    n: int,
+    modes: Sequence[str] = ("quick", "full"),
+    work: Path | None = None,
+) -> dict[str, Any]:
+    """Each mode in a new store (kept under ``work/<mode>`` when given, else a temporary one)."""
     qs = pick_questions(task, data, n)
     if not qs:
         raise SystemExit(f"{data}: no multiple-choice questions with an answer")
     rows: list[dict[str, Any]] = []
     for mode in modes:
         with tempfile.TemporaryDirectory(prefix=f"vs-first-{mode}-") as tmp:
+            store = (work / mode) if work is not None else Path(tmp) / "store"
+            if store.exists():
+                raise SystemExit(f"{store} exists: the benchmark needs a new store")
             for q in qs:  # the first question meets a fresh store; later ones reuse it
-                rows.append(ask_once(q, Path(tmp) / "store", mode))
+                rows.append(ask_once(q, store, mode))
     out: dict[str, Any] = {"task": task, "questions": len(qs), "runs": rows}
     for mode in modes:
         mine = [r for r in rows if r["mode"] == mode]
@@ -117,9 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="the task's manifest (.json)")
     ap.add_argument("--n", type=int, default=2, help="questions per run (one of each kind)")
     ap.add_argument("--modes", default="quick,full", help="which runs, in order")
+    ap.add_argument("--work", type=Path, help="keep each run's store under WORK/<mode>")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    res = run(args.task, args.data, args.n, [m for m in args.modes.split(",") if m])
+    modes = [m for m in args.modes.split(",") if m]
+    res = run(args.task, args.data, args.n, modes, args.work)
     if args.json:
         print(json.dumps(res, indent=1))
         return 0

@@ -437,3 +437,28 @@ def test_real_model_restores_a_saved_cache_in_a_second_process(tmp_path: Path) -
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["restored"] > 0
     assert out["cached"] > 0.5 * out["prompt"], out
+
+
+def test_a_new_video_starts_from_the_newest_state_of_the_same_model(tmp_path: Path) -> None:
+    import os
+
+    from vidsleuth.tools.models.prompt_cache import prompt_cache_seed
+
+    chat = CachingChat()
+    root = tmp_path / "store"
+    assert prompt_cache_seed(root, "vnew", chat) == prompt_cache_path(root, "vnew", chat)
+    old, newer = prompt_cache_path(root, "va", chat), prompt_cache_path(root, "vb", chat)
+    other_model = root / "llm-cache" / "vc" / "another-model.bin"
+    for i, f in enumerate((old, newer, other_model)):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"x")
+        os.utime(f, (1000 + i, 1000 + i))
+    seed = prompt_cache_seed(root, "vnew", chat)
+    assert seed == newer  # the newest file of this model, never another model's
+    own = prompt_cache_path(root, "vnew", chat)
+    with persistent_prompt_cache(chat, own, seed=seed):
+        pass
+    assert chat.events == [("restore", newer), ("save", own)]
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_bytes(b"x")
+    assert prompt_cache_seed(root, "vnew", chat) == own  # its own state, once it has one

@@ -275,6 +275,26 @@ def prompt_cache_path(store_root: str | Path, video_id: str, chat: Any) -> Path:
     return folder / f"{prompt_cache_key(chat)}.bin"
 
 
+def prompt_cache_seed(store_root: str | Path, video_id: str, chat: Any) -> Path:
+    """The cache file to start from for ``video_id``: its own, else the newest one this model
+    saved for any other video in the store.
+
+    Every prompt starts with the same system text and tool list whatever the video, and
+    llama.cpp keeps the longest shared prefix of a restored state, so the first question about
+    a video never seen before still starts with that prefix evaluated.  The state is then saved
+    under the video's own path.
+    """
+    own = prompt_cache_path(store_root, video_id, chat)
+    if own.exists():
+        return own
+    name = own.name
+    others = []
+    for f in (Path(store_root) / CACHE_DIR).glob(f"*/{name}"):
+        with contextlib.suppress(OSError):
+            others.append((f.stat().st_mtime, f))
+    return max(others)[1] if others else own
+
+
 def supports_prompt_cache(chat: Any) -> bool:
     """Whether ``chat`` can persist its prompt cache (otherwise the helpers here are no-ops)."""
     return callable(getattr(chat, "restore_prompt_cache", None)) and callable(
@@ -295,8 +315,11 @@ class PromptCacheUse:
 
 
 @contextlib.contextmanager
-def persistent_prompt_cache(chat: Any, path: str | Path | None) -> Iterator[PromptCacheUse]:
-    """Restore ``chat``'s prompt cache from ``path`` on entry and save it there on exit.
+def persistent_prompt_cache(
+    chat: Any, path: str | Path | None, *, seed: str | Path | None = None
+) -> Iterator[PromptCacheUse]:
+    """Restore ``chat``'s prompt cache from ``seed`` (default ``path``) on entry and save it to
+    ``path`` on exit.
 
     A no-op for backends without a persistent cache (``chat`` may even be None) and when
     ``path`` is None.  Nothing here raises: a cache problem costs speed, never an answer.  The
@@ -309,7 +332,7 @@ def persistent_prompt_cache(chat: Any, path: str | Path | None) -> Iterator[Prom
         return
     use.supported = True
     try:
-        use.restored = chat.restore_prompt_cache(use.path)
+        use.restored = chat.restore_prompt_cache(Path(seed) if seed is not None else use.path)
     except Exception as err:  # the backend's own method should not raise; be sure
         log.warning("prompt cache %s ignored: %s", use.path, err)
     ok = False
