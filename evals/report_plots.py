@@ -339,8 +339,8 @@ def comparison_plots(out: Path, title: str, methods: list[dict[str, Any]]) -> Pl
         for lab, s in zip(labels, sums, strict=True):
             conf = s["confidence"]
             if conf["curve"]:
-                xs, ys = zip(*conf["curve"], strict=True)
-                ax.plot(xs, ys, label=f"{lab} (N={conf['questions']}, AURC {_fmt(conf['aurc'])})")
+                cx, cy = zip(*conf["curve"], strict=True)
+                ax.plot(cx, cy, label=f"{lab} (N={conf['questions']}, AURC {_fmt(conf['aurc'])})")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("coverage (most confident first)")
