@@ -4,7 +4,7 @@ Indexing and perception report ``(stage, done, total)`` for every unit, reused o
 Printing each call made every ``ask`` on an indexed video reprint dozens of ``ocr: 16/128``
 lines for work that was only read back from the store.  :class:`ProgressReporter` stays silent
 until a stage has run for ``grace_s`` seconds (a fully cached stage finishes long before), then
-shows units done, the rate and an ETA: rewritten in place on a terminal, as plain lines every
+shows units done and an ETA: rewritten in place on a terminal, as plain lines every
 ``every_s`` seconds when the output is piped or logged (CI, ``nohup``, ``tee``).
 :meth:`ProgressReporter.summary` gives the one line printed instead when nothing was computed.
 """
@@ -32,7 +32,6 @@ def format_seconds(s: float) -> str:
 class _Stage:
     started: float
     first_done: int
-    last_print: float = -1.0
     shown: bool = False
     done: int = 0
     total: int = 0
@@ -58,6 +57,7 @@ class ProgressReporter:
     _stages: dict[str, _Stage] = field(default_factory=dict, init=False)
     _t0: float = field(default=-1.0, init=False)
     _open_line: bool = field(default=False, init=False)
+    _last_print: float = field(default=-1.0, init=False)
 
     def __post_init__(self) -> None:
         if self.tty is None:
@@ -81,19 +81,30 @@ class ProgressReporter:
             return
         if now - st.started < self.grace_s:
             return
-        due = st.last_print < 0 or now - st.last_print >= (0.5 if self.tty else self.every_s)
+        due = self._last_print < 0 or now - self._last_print >= (0.5 if self.tty else self.every_s)
         if not due:
             return
-        st.last_print, st.shown = now, True
-        self._write(f"{stage}: {done}/{total}{self._eta(st, now)}", False)
+        # Stages that run side by side (the frame perceivers share each group of frames) are
+        # one line, with the longest ETA among them.
+        running = [
+            (n, s)
+            for n, s in self._stages.items()
+            if not s.finished and s.total > 0 and now - s.started >= self.grace_s
+        ]
+        for _, s in running:
+            s.shown = True
+        self._last_print = now
+        etas = [e for _, s in running if (e := self._eta(s, now)) is not None]
+        parts = ", ".join(f"{n} {s.done}/{s.total}" for n, s in running)
+        left = f", about {format_seconds(max(etas))} left" if etas else ""
+        self._write(f"{parts}{left}", False)
 
-    def _eta(self, st: _Stage, now: float) -> str:
+    def _eta(self, st: _Stage, now: float) -> float | None:
         computed = st.done - st.first_done
         elapsed = now - st.started
         if computed <= 0 or elapsed <= 0:
-            return ""
-        rate = computed / elapsed
-        return f", {rate:.1f}/s, about {format_seconds((st.total - st.done) / rate)} left"
+            return None
+        return (st.total - st.done) / (computed / elapsed)
 
     def _write(self, text: str, final: bool) -> None:
         line = f"  [{self.prefix}] {text}"

@@ -120,7 +120,7 @@ def test_progress_is_silent_for_cached_work_and_gives_an_eta_when_piped():
     p("tags", 100, 100)
     lines = out.getvalue().splitlines()
     assert len(lines) == 6  # one line every 10 s of a 50 s stage, then the final one
-    assert lines[0].startswith("  [index] tags: 4/100") and "about 48s left" in lines[0]
+    assert lines[0] == "  [index] tags 4/100, about 48s left"
     assert lines[-1] == "  [index] tags: 100/100 in 50s"
     assert p.shown_anything and p.wall_seconds == 50.0
 
@@ -132,13 +132,26 @@ def test_progress_on_a_terminal_rewrites_one_line():
     clock.t = 3.0
     p("frames", 5, 10)
     p.close()
-    assert out.getvalue() == "\r\x1b[K  [index] frames: 5/10, 1.7/s, about 3s left\n"
+    assert out.getvalue() == "\r\x1b[K  [index] frames 5/10, about 3s left\n"
     quiet = io.StringIO()
     q = ProgressReporter(stream=quiet, clock=clock, quiet=True)
     q("frames", 1, 10)
     clock.t = 100.0
     q("frames", 2, 10)
     assert quiet.getvalue() == ""
+
+
+def test_stages_running_side_by_side_share_one_line():
+    out, clock = io.StringIO(), Clock()
+    p = ProgressReporter(stream=out, clock=clock, tty=False, grace_s=1.0, every_s=5.0)
+    for k in range(1, 11):
+        clock.t += 1.0
+        p("ocr", k, 20)
+        p("tags", 2 * k, 40)
+    assert out.getvalue().splitlines() == [
+        "  [index] ocr 2/20, tags 2/40, about 18s left",
+        "  [index] ocr 7/20, tags 12/40, about 17s left",
+    ]
 
 
 def test_format_seconds():
