@@ -443,19 +443,15 @@ def can_retrieve(ctx: ToolContext) -> bool:
     every chunk, which a full index stores and the quick first pass of ``ask`` does not."""
     from vidsleuth.memory.indexer import plan_key
 
-    if ctx.store is None or ctx.record is None:
+    store = ctx.store
+    if store is None or ctx.record is None:
         return False
     plan = _plan(ctx)
-    key = f"indexed:{ctx.video_id}"
-    return bool(
-        ctx.resource(
-            key,
-            lambda: (
-                len(ctx.store.done_chunk_ids(ctx.video_id, plan_key(plan, ctx.settings)))
-                >= len(plan.chunks)
-            ),
-        )
+    done = ctx.resource(
+        f"indexed:{ctx.video_id}",
+        lambda: len(store.done_chunk_ids(ctx.video_id, plan_key(plan, ctx.settings))),
     )
+    return bool(done >= len(plan.chunks))
 
 
 @_when("vidsleuth.tools.video", role="look", expensive=True)
