@@ -3,11 +3,15 @@
 Chroma's embedded client corrupts its files silently when two processes use one path at once
 (two writers, or one writer and one reader: see ``notes/environment.md``).  So:
 
-* **embedded** (``chroma_url`` unset): a ``PersistentClient`` at ``<store>/chroma``, opened only
-  while this process holds an inter-process lock on ``<store>/chroma.lock``.  Every access, reads
-  included, goes through that lock; a second process waits up to ``chroma_lock_timeout`` seconds
-  and is then refused with a :class:`StoreError` naming the holder's pid.  The lock is an
-  ``flock``, so a killed holder releases it at once.
+* **embedded** (``chroma_url`` unset): a ``PersistentClient`` at ``<store>/chroma``, used only
+  inside :meth:`ChromaStore.access`, which holds an inter-process lock on ``<store>/chroma.lock``
+  for one short batch of reads or writes (never while perceiving, embedding or summarising), so
+  two builds on one store interleave.  A process that finds the lock taken says once on stderr
+  whom it waits for, waits up to ``chroma_lock_timeout`` seconds for that one batch and is then
+  refused with a :class:`StoreError` naming the holder's pid.  The lock is an ``flock``, so a
+  killed holder releases it at once.  Each taker writes a fresh token into the holder note; a
+  process that finds someone else's token there reopens its client before using it (a client kept
+  across another process's writes answers queries from its stale in-memory index).
 * **server** (``chroma_url = "http://127.0.0.1:8000"``): an ``HttpClient``; the server serialises
   writers, so any number of processes and machines may share it.  :class:`ChromaServer` starts
   ``chroma run`` on loopback for tests and for ``vidsleuth memory serve``.
@@ -27,7 +31,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -112,17 +117,32 @@ class _Holder:
     since: float
     argv: list[str] = field(default_factory=list)
 
+    token: str | None = None
+
     def describe(self) -> str:
         cmd = " ".join(self.argv)[:80]
         ago = time.time() - self.since
         return f"pid {self.pid} on {self.host} ({cmd!r}, for {ago:.0f} s)"
 
+    def command(self) -> str:
+        """``vidsleuth memory build a.mp4``: the holder's command, its program by base name."""
+        if not self.argv:
+            return "?"
+        return " ".join([Path(str(self.argv[0])).name, *map(str, self.argv[1:])])[:80]
+
 
 def _read_holder(store: Path) -> _Holder | None:
     try:
         data = json.loads(_holder_path(store).read_text(encoding="utf-8"))
-        return _Holder(int(data["pid"]), str(data["host"]), float(data["since"]), data["argv"])
-    except (OSError, ValueError, KeyError, TypeError):
+        token = data.get("token")
+        return _Holder(
+            int(data["pid"]),
+            str(data["host"]),
+            float(data["since"]),
+            list(data["argv"]),
+            str(token) if token is not None else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -136,7 +156,9 @@ def _in_use(store: Path, timeout: float) -> StoreError:
     )
 
 
-def _note_holder(store: Path, **extra: Any) -> None:
+def _note_holder(store: Path, **extra: Any) -> str | None:
+    """Note who holds the lock now, with a fresh token; return the token (None if unwritten)."""
+    token = uuid.uuid4().hex
     try:
         holder_file = _holder_path(store)
         tmp = holder_file.with_name(f".{holder_file.name}.{os.getpid()}")
@@ -145,12 +167,44 @@ def _note_holder(store: Path, **extra: Any) -> None:
             "host": socket.gethostname(),
             "since": time.time(),
             "argv": sys.argv[:4],
+            "token": token,
             **extra,
         }
         tmp.write_text(json.dumps(info), encoding="utf-8")
         os.replace(tmp, holder_file)
     except OSError:
-        pass  # the holder note only serves messages; the lock itself protects the store
+        return None  # messages lose the pid and the next access reopens; the lock still holds
+    return token
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _take_lock(
+    store: Path, timeout: float, on_wait: Callable[[_Holder | None], None] | None = None
+) -> Any:
+    """The embedded store's ``flock`` (waiting up to ``timeout`` s), not yet noted.
+
+    With ``on_wait``, a lock found taken calls ``on_wait(holder)`` once before the wait.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path(store)), thread_local=False)
+    try:
+        try:
+            lock.acquire(timeout=0 if on_wait is not None else timeout)
+        except Timeout:
+            if on_wait is None:
+                raise
+            on_wait(_read_holder(store))
+            lock.acquire(timeout=timeout)
+    except Timeout:
+        raise _in_use(store, timeout) from None
+    except OSError as err:
+        raise StoreError(f"{lock_path(store)}: cannot take the lock ({err})") from err
+    return lock
 
 
 def acquire_store_lock(store: Path, timeout: float) -> Any:
@@ -158,15 +212,7 @@ def acquire_store_lock(store: Path, timeout: float) -> Any:
 
     Refused with a :class:`StoreError` naming the holder's pid when the wait runs out.
     """
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(lock_path(store)), thread_local=False)
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        raise _in_use(store, timeout) from None
-    except OSError as err:
-        raise StoreError(f"{lock_path(store)}: cannot take the lock ({err})") from err
+    lock = _take_lock(store, timeout)
     _note_holder(store)
     return lock
 
@@ -240,29 +286,54 @@ def _die_with_parent() -> Any:
 
 
 class ChromaStore:
-    """One open connection to the memory's Chroma database; use as a context manager.
+    """One connection to the memory's Chroma database; use as a context manager.
 
-    In embedded mode the instance owns the store lock from opening until :meth:`close`, so keep it
-    open only as long as the work needs (one command, one indexing run).  Within a process, opening
-    the same folder again shares one instance (a second ``flock`` from the same process would
-    deadlock against the first).
+    In embedded mode every read and write runs inside :meth:`access`, which holds the store lock
+    for that one batch only; between batches other processes read and write the same folder.
+    Within a process, opening the same folder again shares one instance (a second ``flock`` from
+    the same process would deadlock against the first), and threads take turns in :meth:`access`.
     """
 
     _shared: ClassVar[dict[Path, ChromaStore]] = {}
     _shared_guard: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, client: ClientAPI, *, where: str, store: Path | None, lock: Any = None):
-        self.client = client
+    def __init__(
+        self,
+        client: ClientAPI | None,
+        *,
+        where: str,
+        store: Path | None,
+        timeout: float = 30.0,
+        on_wait: Callable[[str], None] | None = None,
+    ):
+        self._client = client
         #: the folder or URL, for messages
         self.where = where
+        #: the store folder in embedded mode; None for a server
         self.store = store
-        self._lock = lock
+        self.timeout = timeout
+        #: where "waiting for the store lock ..." goes (one line per holder)
+        self.on_wait = on_wait or _stderr_line
         self._refs = 1
         self._collections: dict[str, Collection] = {}
+        self._guard = threading.RLock()
+        self._depth = 0
+        self._lock: Any = None
+        #: the token this process noted at its last take of the lock (None: reopen next time)
+        self._token: str | None = None
+        self._waited_for: set[int | None] = set()
 
     @property
     def embedded(self) -> bool:
-        return self._lock is not None
+        return self.store is not None
+
+    @property
+    def client(self) -> ClientAPI:
+        """The Chroma client; in embedded mode use it only inside :meth:`access`."""
+        self._require_open()
+        if self._client is None:
+            raise StoreError(f"{self.where}: memory store used after it was closed")
+        return self._client
 
     # ----------------------------------------------------------------------------- opening
     @classmethod
@@ -273,8 +344,18 @@ class ChromaStore:
         return cls.open_embedded(settings.store, timeout=settings.chroma_lock_timeout)
 
     @classmethod
-    def open_embedded(cls, store: Path, *, timeout: float = 30.0) -> ChromaStore:
-        """Take the store lock (waiting up to ``timeout`` s), check the format, open Chroma."""
+    def open_embedded(
+        cls,
+        store: Path,
+        *,
+        timeout: float = 30.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> ChromaStore:
+        """Open ``<store>/chroma``: the lock is taken once (the format checked, the client
+        opened) and released; every later use takes it again per batch (see :meth:`access`).
+
+        ``timeout``: seconds one access waits for another process's batch before it is refused.
+        """
         store = Path(store).expanduser().resolve()
         with cls._shared_guard:
             shared = cls._shared.get(store)
@@ -285,19 +366,84 @@ class ChromaStore:
                 store.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise StoreError(f"{store}: cannot create the store folder ({err})") from err
-            lock = acquire_store_lock(store, timeout)
-            try:
-                folder = chroma_dir(store)
-                check_format(folder, create=True)
-                import chromadb
-
-                client = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
-            except BaseException:
-                lock.release()
-                raise
-            inst = cls(client, where=str(folder), store=store, lock=lock)
+            inst = cls(None, where=str(chroma_dir(store)), store=store, timeout=timeout)
+            if on_wait is not None:
+                inst.on_wait = on_wait
+            with inst.access():
+                pass  # a refused format or a holder that never lets go fails here, at open
             cls._shared[store] = inst
             return inst
+
+    @contextlib.contextmanager
+    def access(self) -> Iterator[ClientAPI]:
+        """Hold the store for one short batch of reads and writes; yields the client.
+
+        Embedded: takes the store lock (re-entrant within this process) and, if another process
+        held it since this one last did, reopens the client first, so nothing is read from a
+        stale cache.  Do the slow work (perception, embedding, model calls) outside.  Server
+        mode needs no lock: the server serialises.
+        """
+        self._require_open()
+        if self.store is None:
+            yield self.client
+            return
+        with self._guard:
+            if self._depth == 0:
+                self._acquire()
+            self._depth += 1
+            try:
+                yield self.client
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._release()
+
+    def _acquire(self) -> None:
+        assert self.store is not None
+        lock = _take_lock(self.store, self.timeout, self._say_waiting)
+        try:
+            before = _read_holder(self.store)
+            changed = before is None or before.token is None or before.token != self._token
+            self._token = _note_holder(self.store)
+            if changed or self._client is None:
+                self._reopen()
+        except BaseException:
+            self._token = None
+            lock.release()
+            raise
+        self._lock = lock
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def _say_waiting(self, holder: _Holder | None) -> None:
+        pid = holder.pid if holder is not None else None
+        if pid in self._waited_for:
+            return  # one line per holder, however many batches wait on it
+        self._waited_for.add(pid)
+        who = f"pid {pid} ({holder.command()})" if holder is not None else "another process"
+        self.on_wait(
+            f"vidsleuth: waiting for the store lock of {self.where} held by {who} "
+            f"(up to {self.timeout:g} s per batch) ..."
+        )
+
+    def _reopen(self) -> None:
+        """A fresh client on the folder (called with the lock held)."""
+        assert self.store is not None
+        self._collections.clear()
+        old, self._client = self._client, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                # the last client of a path stops Chroma's shared system for it (ClientAPI does
+                # not declare close; the PersistentClient behind it has it)
+                getattr(old, "close", lambda: None)()
+        folder = chroma_dir(self.store)
+        check_format(folder, create=True)
+        import chromadb
+
+        self._client = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
 
     @classmethod
     def open_server(cls, url: str) -> ChromaStore:
@@ -343,16 +489,16 @@ class ChromaStore:
         A collection is bound to one embedding space; asking for it with another dimension or
         embedder is refused rather than mixed.
         """
-        col = self._collections.get(name)
-        if col is None:
-            self._require_open()
-            col = self.client.get_or_create_collection(
-                name,
-                embedding_function=None,  # vectors always come from our own Embedder
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"dim": dim, "space": space_id, "format": FORMAT_VERSION},
-            )
-            self._collections[name] = col
+        with self.access() as client:
+            col = self._collections.get(name)
+            if col is None:
+                col = client.get_or_create_collection(
+                    name,
+                    embedding_function=None,  # vectors always come from our own Embedder
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"dim": dim, "space": space_id, "format": FORMAT_VERSION},
+                )
+                self._collections[name] = col
         meta = col.metadata or {}
         if meta.get("dim") != dim or meta.get("space") != space_id:
             raise StoreError(
@@ -363,53 +509,55 @@ class ChromaStore:
 
     def existing(self, name: str) -> Collection | None:
         """The collection called ``name`` if it exists (never creates one)."""
-        self._require_open()
-        if name in self._collections:
-            return self._collections[name]
-        try:
-            col = self.client.get_collection(name, embedding_function=None)
-        except Exception:  # NotFoundError in 1.x, ValueError in older releases
-            return None
-        self._collections[name] = col
-        return col
+        with self.access() as client:
+            if name in self._collections:
+                return self._collections[name]
+            try:
+                col = client.get_collection(name, embedding_function=None)
+            except Exception:  # NotFoundError in 1.x, ValueError in older releases
+                return None
+            self._collections[name] = col
+            return col
 
     def collection_names(self) -> list[str]:
         """Names of every vidsleuth collection (the format marker excluded)."""
-        self._require_open()
-        return sorted(c.name for c in self.client.list_collections() if c.name != META_COLLECTION)
+        with self.access() as client:
+            names = [c.name for c in client.list_collections()]
+        return sorted(n for n in names if n != META_COLLECTION)
 
     def drop(self, name: str) -> None:
         """Delete a collection and everything in it."""
-        self._require_open()
-        self._collections.pop(name, None)
-        with contextlib.suppress(Exception):
-            self.client.delete_collection(name)
+        with self.access() as client:
+            self._collections.pop(name, None)
+            with contextlib.suppress(Exception):
+                client.delete_collection(name)
 
     def _require_open(self) -> None:
         if self._refs <= 0:
             raise StoreError(f"{self.where}: memory store used after it was closed")
 
     def close(self) -> None:
-        """Release this handle; the last one closes Chroma and releases the lock."""
+        """Release this handle; the last one closes the Chroma client.
+
+        Nothing is pending then (every write finished inside its :meth:`access`), so closing
+        needs no lock.
+        """
         with ChromaStore._shared_guard:
             if self._refs <= 0:
                 return
             self._refs -= 1
             if self._refs > 0:
                 return
+            if self.store is not None:
+                ChromaStore._shared.pop(self.store, None)
+        with self._guard:
             self._collections.clear()
-            with contextlib.suppress(Exception):
-                getattr(self.client, "close", lambda: None)()  # not every Chroma client has it
-            if self._lock is not None:
-                # Drop Chroma's per-path system cache: the next open must re-read the files that
-                # another process may have changed while this one did not hold the lock.
-                from chromadb.api.client import SharedSystemClient
-
+            client, self._client = self._client, None
+            if client is not None:
                 with contextlib.suppress(Exception):
-                    SharedSystemClient.clear_system_cache()
-                if self.store is not None:
-                    ChromaStore._shared.pop(self.store, None)
-                self._lock.release()
+                    getattr(client, "close", lambda: None)()  # not every Chroma client has it
+            self._depth = 0
+            self._release()
 
     def __enter__(self) -> ChromaStore:
         return self

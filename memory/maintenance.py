@@ -134,13 +134,14 @@ def verify(store: ChromaStore, progress: Callable[[str], None] | None = None) ->
     for name in store.collection_names():
         if progress:
             progress(name)
-        col = store.existing(name)
-        if col is None:
-            continue
-        try:
-            verify_collection(col, report)
-        except Exception as err:
-            report.broken.append(BrokenRecord(name, "*", f"collection unreadable: {err}"))
+        with store.access():  # one collection per take of the lock: builds go on in between
+            col = store.existing(name)
+            if col is None:
+                continue
+            try:
+                verify_collection(col, report)
+            except Exception as err:
+                report.broken.append(BrokenRecord(name, "*", f"collection unreadable: {err}"))
     return report
 
 
@@ -190,8 +191,20 @@ def gc(
     """Remove record versions and collections nobody uses (see the module docstring).
 
     ``known_videos``: the video ids still in the store's index (None: keep every video).
-    ``keep``: ``(producer, version)`` pairs never removed.
+    ``keep``: ``(producer, version)`` pairs never removed.  Runs under one take of the store
+    lock: what it removes is decided on a snapshot no other process changes meanwhile.
     """
+    with store.access():
+        return _gc(store, known_videos=known_videos, keep=keep, dry_run=dry_run)
+
+
+def _gc(
+    store: ChromaStore,
+    *,
+    known_videos: Iterable[str] | None,
+    keep: Iterable[tuple[str, str]],
+    dry_run: bool,
+) -> GcReport:
     report = GcReport(dry_run=dry_run)
     keep_set = set(keep)
     known = None if known_videos is None else {_NAME_OK.sub("_", v) for v in known_videos}

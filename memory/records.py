@@ -274,8 +274,9 @@ class VectorMemory:
         """Write records (embedding their text unless ``vectors`` are given); return how many.
 
         Records whose id is already stored are skipped, so re-running a writer with the same
-        producer and version computes and writes nothing new.  Each batch is one ``add`` call:
-        id, vector, text and metadata land together or not at all.
+        producer and version computes and writes nothing new.  Each batch is one ``add`` call
+        under the store lock (see ``ChromaStore.access``): id, vector, text and metadata land
+        together or not at all.
         """
         if not records:
             return 0
@@ -292,13 +293,15 @@ class VectorMemory:
         written = 0
         now = time.time()  # gc keeps, per producer, the version written last
         for video_id, idx in by_video.items():
-            col = self._collection(video_id, create=True)
-            assert col is not None
-            ids = [records[i].id for i in idx]
-            have = set(col.get(ids=ids, include=[])["ids"]) if ids else set()
+            with self.store.access():
+                col = self._collection(video_id, create=True)
+                assert col is not None
+                have = set(col.get(ids=[records[i].id for i in idx], include=[])["ids"])
             todo = [i for i in idx if records[i].id not in have]
             if not todo:
                 continue
+            # Embedding is the slow part: it runs outside the store lock, so another process
+            # can write meanwhile; each batch below then takes the lock for its write only.
             if vectors is None:
                 vecs = _as_matrix(
                     self.embedder.embed_texts([records[i].text for i in todo]), self.embedder.dim
@@ -307,21 +310,32 @@ class VectorMemory:
                 vecs = vectors[todo]
             for s in range(0, len(todo), batch):
                 part = todo[s : s + batch]
-                col.add(
-                    ids=[records[i].id for i in part],
-                    embeddings=vecs[s : s + batch],
-                    documents=[records[i].text for i in part],
-                    metadatas=[{**records[i].metadata(), "written_at": now} for i in part],
-                )
-                written += len(part)
+                with self.store.access():
+                    col = self._collection(video_id, create=True)
+                    assert col is not None
+                    # another process (building the same video) may have written some meanwhile
+                    again = set(col.get(ids=[records[i].id for i in part], include=[])["ids"])
+                    keep = [j for j, i in enumerate(part) if records[i].id not in again]
+                    if not keep:
+                        continue
+                    new = [records[part[j]] for j in keep]
+                    col.add(
+                        ids=[r.id for r in new],
+                        embeddings=vecs[s : s + batch][keep],
+                        documents=[r.text for r in new],
+                        metadatas=[{**r.metadata(), "written_at": now} for r in new],
+                    )
+                written += len(keep)
         return written
 
     def has_version(self, video_id: str, producer: str, version: str) -> bool:
         """Whether any record of this producer version is stored for the video."""
-        col = self._collection(video_id, create=False)
-        if col is None:
-            return False
-        got = col.get(where=build_where(producer=producer, version=version), limit=1, include=[])
+        with self.store.access():
+            col = self._collection(video_id, create=False)
+            if col is None:
+                return False
+            flt = build_where(producer=producer, version=version)
+            got = col.get(where=flt, limit=1, include=[])
         return bool(got["ids"])
 
     # --------------------------------------------------------------------------- reading
@@ -357,30 +371,32 @@ class VectorMemory:
         )
         if text is None and vector is None:
             return self.list(video_id, where=flt, limit=k)
-        col = self._collection(video_id, create=False)
-        if col is None:
-            return []
         if vector is not None:
             q = _as_matrix(vector, self.embedder.dim)
         else:
             assert text is not None  # one of the two is given (checked above)
-            q = self.embed_query(text)
-        n = col.count()
-        if n == 0:
-            return []
-        if flt is None:
-            return self._query(col, q, min(k, n))
-        # Chroma evaluates a metadata filter against its whole SQLite metadata table (every
-        # video's records), so a time-range filter got slower as the store grew (57 ms p50 at
-        # 10k records, see evals/bench_memory.py) even though one video's collection is small.
-        # So over-fetch nearest neighbours without a filter and filter here, widening until k
-        # records pass or the whole collection was ranked: exact, and bounded by the video.
-        m = min(n, max(8 * k, 64))
-        while True:
-            hits = [r for r in self._query(col, q, m) if matches_where(r.metadata(), flt)]
-            if len(hits) >= k or m >= n:
-                return hits[:k]
-            m = min(n, m * 4)
+            q = self.embed_query(text)  # before the store lock: embedding is the slow part
+        with self.store.access():
+            col = self._collection(video_id, create=False)
+            if col is None:
+                return []
+            n = col.count()
+            if n == 0:
+                return []
+            if flt is None:
+                return self._query(col, q, min(k, n))
+            # Chroma evaluates a metadata filter against its whole SQLite metadata table (every
+            # video's records), so a time-range filter got slower as the store grew (57 ms p50
+            # at 10k records, see evals/bench_memory.py) even though one video's collection is
+            # small.  So over-fetch nearest neighbours without a filter and filter here,
+            # widening until k records pass or the whole collection was ranked: exact, and
+            # bounded by the video.
+            m = min(n, max(8 * k, 64))
+            while True:
+                hits = [r for r in self._query(col, q, m) if matches_where(r.metadata(), flt)]
+                if len(hits) >= k or m >= n:
+                    return hits[:k]
+                m = min(n, m * 4)
 
     def _query(self, col: Collection, q: np.ndarray, m: int) -> list[MemoryRecord]:
         res = col.query(
@@ -405,13 +421,14 @@ class VectorMemory:
         t_end: float | None = None,
     ) -> list[MemoryRecord]:
         """Records of ``video_id`` matching the filters, in time order (no similarity score)."""
-        col = self._collection(video_id, create=False)
-        if col is None:
-            return []
         if where is None:
             where = build_where(level=level, t_start=t_start, t_end=t_end)
-        # Filtered in Python for the reason given in :meth:`search` (one video is small).
-        got = col.get(include=["documents", "metadatas"])
+        with self.store.access():
+            col = self._collection(video_id, create=False)
+            if col is None:
+                return []
+            # Filtered in Python for the reason given in :meth:`search` (one video is small).
+            got = col.get(include=["documents", "metadatas"])
         recs = [
             MemoryRecord.from_chroma(self.kind, rid, doc, dict(meta))
             for rid, doc, meta in zip(
@@ -425,11 +442,12 @@ class VectorMemory:
     # ``list`` here is the method above, hence ``builtins.list`` for the type.
     def get(self, video_id: str, ids: Iterable[str]) -> builtins.list[MemoryRecord]:
         """Records by id (missing ids are left out)."""
-        col = self._collection(video_id, create=False)
         ids = list(ids)
-        if col is None or not ids:
-            return []
-        got = col.get(ids=ids, include=["documents", "metadatas"])
+        with self.store.access():
+            col = self._collection(video_id, create=False)
+            if col is None or not ids:
+                return []
+            got = col.get(ids=ids, include=["documents", "metadatas"])
         return [
             MemoryRecord.from_chroma(self.kind, rid, doc, dict(meta))
             for rid, doc, meta in zip(
@@ -438,5 +456,6 @@ class VectorMemory:
         ]
 
     def count(self, video_id: str) -> int:
-        col = self._collection(video_id, create=False)
-        return 0 if col is None else col.count()
+        with self.store.access():
+            col = self._collection(video_id, create=False)
+            return 0 if col is None else col.count()

@@ -360,16 +360,17 @@ class SemanticMemory(VectorMemory):
         """Insert or replace records whose text changes as the graph grows (one call per batch)."""
         if not records:
             return 0
-        col = self._collection(records[0].video_id, create=True)
-        assert col is not None
-        vecs = self.embedder.embed_texts([r.text for r in records])
+        vecs = self.embedder.embed_texts([r.text for r in records])  # outside the store lock
         now = time.time()
-        col.upsert(
-            ids=[r.id for r in records],
-            embeddings=vecs,
-            documents=[r.text for r in records],
-            metadatas=[{**r.metadata(), "written_at": now} for r in records],
-        )
+        with self.store.access():
+            col = self._collection(records[0].video_id, create=True)
+            assert col is not None
+            col.upsert(
+                ids=[r.id for r in records],
+                embeddings=vecs,
+                documents=[r.text for r in records],
+                metadatas=[{**r.metadata(), "written_at": now} for r in records],
+            )
         return len(records)
 
     def add_observations(self, video_id: str, observations: Sequence[ObservationLike]) -> int:

@@ -5,7 +5,7 @@
 Writes N chunk records named ``NAME-<i>`` for video ``vid-shared`` in batches of BATCH, each batch
 one ``add`` call.  In embedded mode (URL ``-``) the store is opened and closed around every batch,
 so two writers interleave through the lock instead of one waiting for the other to finish.
-``--hold`` opens the store and sleeps (to test a refused second process).
+``--hold`` opens the store and sleeps holding its lock (to test a waiting or refused process).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     store, url, name, n, batch = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4])
     emb = HashingEmbedder(DIM)
     if "--hold" in argv:
-        with ChromaStore.open_embedded(Path(store), timeout=30):
+        with ChromaStore.open_embedded(Path(store), timeout=30) as cs, cs.access():
             print("holding", flush=True)
             time.sleep(float(argv[argv.index("--hold") + 1]))
         return 0

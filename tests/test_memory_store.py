@@ -26,7 +26,7 @@ from vidsleuth.memory.chroma import (
     free_port,
 )
 from vidsleuth.memory.maintenance import verify
-from vidsleuth.memory.records import collection_name
+from vidsleuth.memory.records import VectorMemory, collection_name
 from vidsleuth.memory.testing import HashingEmbedder
 
 WRITER = Path(__file__).with_name("memory_writer.py")
@@ -112,6 +112,75 @@ def test_same_process_reopen_is_shared_not_deadlocked(tmp_path: Path) -> None:
     a.close()
     with pytest.raises(StoreError, match="after it was closed"):
         a.collection("episodic-x-00000000", dim=4, space_id="t")
+
+
+def test_an_open_store_holds_no_lock_between_batches(tmp_path: Path) -> None:
+    """The lock is taken per batch (``ChromaStore.access``), not for as long as a store is open:
+    another process takes it at once while this one keeps its store open between writes."""
+    with ChromaStore.open_embedded(tmp_path, timeout=5) as cs:
+        VectorMemory(cs, EMB).add([make_record("a", i) for i in range(5)])
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from vidsleuth.memory.chroma import acquire_store_lock; "
+                "acquire_store_lock(sys.argv[1], 1.0).release()",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert other.returncode == 0, other.stderr
+        with cs.access():  # while a batch runs, the lock is held
+            refused = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from vidsleuth.memory.chroma import acquire_store_lock; "
+                    "acquire_store_lock(sys.argv[1], 0.2)",
+                    str(tmp_path),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        assert refused.returncode != 0 and f"pid {os.getpid()}" in refused.stderr
+
+
+def test_a_waiting_process_says_once_whom_it_waits_for(tmp_path: Path) -> None:
+    holder = _writer(tmp_path, "-", "h", 0, 1, "--hold", "3")
+    lines: list[str] = []
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        with ChromaStore.open_embedded(tmp_path, timeout=60, on_wait=lines.append) as cs:
+            assert cs.collection_names() == []
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("vidsleuth: waiting for the store lock of ")
+    assert f"held by pid {holder.pid} (memory_writer.py " in lines[0]
+
+
+def test_another_processs_writes_are_read_not_a_stale_cache(tmp_path: Path) -> None:
+    """A client kept open while another process wrote answered queries from its old in-memory
+    index (30 of 70 records here); the store reopens it when someone else held the lock."""
+    with ChromaStore.open_embedded(tmp_path, timeout=5) as cs:
+        mem = VectorMemory(cs, EMB)
+        mem.add([make_record("a", i) for i in range(30)])
+        assert len(mem.search(VIDEO, "a red car", k=200)) == 30
+        p = _writer(tmp_path, "-", "b", 40, 40)
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        hits = mem.search(VIDEO, "a red car", k=200)
+        assert len(hits) == 70 and {h.id.split("-")[0] for h in hits} == {"a", "b"}
+        assert mem.count(VIDEO) == 70
+        # and this process still writes after the reopen, beside the other's records
+        assert mem.add([make_record("a", i) for i in range(30, 35)]) == 5
+        report = verify(cs)
+    assert report.ok and report.records == 75
 
 
 @pytest.mark.skipif(chroma_executable() is None, reason="the `chroma` CLI is not installed")

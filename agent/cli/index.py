@@ -198,7 +198,7 @@ def _drop_memory(cfg: Any, video_id: str) -> int:
     graph.unlink(missing_ok=True)
     if cfg.chroma_url is None and not chroma_dir(cfg.store).exists():
         return 0
-    with open_memory_store(cfg) as cs:
+    with open_memory_store(cfg) as cs, cs.access():
         names = [n for n in cs.collection_names() if f"-{video_id}-" in n]
         for n in names:
             cs.drop(n)
