@@ -53,8 +53,19 @@ def _features(out: Any) -> Any:
     return out
 
 
+#: at most this many texts are embedded by the numpy encoder when sentence-transformers is not
+#: loaded yet (a query, a few facts); bulk writes load sentence-transformers, which is ~5x faster
+#: per text on a batch (both give the same vectors, see :mod:`.bert_numpy`)
+SMALL_BATCH = 8
+
+
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model folder (text only)."""
+    """A sentence-transformers model folder (text only).
+
+    A few texts from a plain mean-pooled BERT (the default MiniLM) are embedded with numpy alone
+    (:class:`~vidsleuth.tools.models.bert_numpy.NumpyBertEncoder`), so a memory query does not
+    import torch, transformers and sentence-transformers (seconds) to embed one sentence.
+    """
 
     modalities = frozenset({"text"})
 
@@ -75,6 +86,15 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._dim = dim
         self._model: Any = None
+        self._light: Any = None  # NumpyBertEncoder, or False when the folder is not plain BERT
+
+    def _light_encoder(self) -> Any:
+        """The numpy encoder of this folder, or None when it cannot compute it exactly."""
+        if self._light is None:
+            from vidsleuth.tools.models.bert_numpy import NumpyBertEncoder, plain_bert_folder
+
+            self._light = NumpyBertEncoder(self.path) if plain_bert_folder(self.path) else False
+        return self._light or None
 
     def _load(self) -> Any:
         if self._model is None:
@@ -91,6 +111,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
+        if self._dim is None and self._model is None and self._light_encoder() is not None:
+            self._dim = int(self._light_encoder().dim)
         if self._dim is None:
             getter = (
                 getattr(self._load(), "get_embedding_dimension", None)
@@ -102,6 +124,10 @@ class SentenceTransformerEmbedder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._model is None and len(texts) <= SMALL_BATCH:
+            light = self._light_encoder()
+            if light is not None:
+                return _normalise(light.encode(list(texts)))
         vecs = self._load().encode(
             list(texts),
             batch_size=self.batch_size,
