@@ -44,6 +44,8 @@ def call_tool(
         entry["frames_decoded"] = out.frames_decoded
     if getattr(out, "note", ""):
         entry["note"] = out.note
+    if getattr(deps.registry.get(tool), "role", "") == "write":
+        entry["write"] = True  # a write finds nothing: the trace shows its note instead
     if not hasattr(out, "findings"):  # a plug-in with its own output model: show it as text
         text = json.dumps(out.model_dump(mode="json"), default=str)[:400]
         found = [{"t_start": 0.0, "t_end": 0.0, "kind": tool, "text": text, "source": tool}]
@@ -105,8 +107,9 @@ def call_schema(deps: AgentDeps, strict: type[BaseModel], kind: str) -> type[Bas
 def offered(deps: AgentDeps) -> list[Any]:
     """The tools the model may choose: every registered tool (built-in or plug-in) except those
     that write memory, the image look when no model can see, and the learned retriever when
-    the video has no full chunk index (the quick first pass of ``ask``)."""
-    from vidsleuth.tools.builtin import can_look, can_retrieve
+    the video has no full chunk index (the quick first pass of ``ask``), and the scan of unseen
+    chunks when every chunk is perceived."""
+    from vidsleuth.tools.builtin import can_look, can_retrieve, unseen_chunks
 
     sees = can_look(deps.ctx)
     out = []
@@ -116,6 +119,8 @@ def offered(deps: AgentDeps) -> list[Any]:
         if t.name == "look_at_frames" and not sees:
             continue
         if t.name == "retrieve_chunks" and not can_retrieve(deps.ctx):
+            continue
+        if t.name == "scan_unseen" and not unseen_chunks(deps.ctx):
             continue
         out.append(t)
     return out

@@ -262,7 +262,9 @@ def decision_messages(
             f"{question_block(question, options)}\n\nBest answer so far: {best}. "
             f"Budget left: {budget}.\n"
             "Work coarse to fine: search and look at spans first, zoom (inspect a span closely) "
-            "only into spans the evidence points at; a tool whose description says it measures "
+            "only into spans the evidence points at; when the evidence shows nothing of what "
+            "is asked, perceive the parts of the video not seen yet if a tool can; a tool "
+            "whose description says it measures "
             "exactly what the question asks is the best next call. Reply action 'answer' if "
             "the evidence already answers the question, else 'call' with up to 3 tool calls "
             "that would find what is missing (use times from the evidence or the question).",

@@ -93,6 +93,12 @@ def default_first_round(
     return calls
 
 
+def by_role_of(deps: AgentDeps, finding: dict[str, Any]) -> str:
+    """The role of the tool a finding came from (its ``source`` starts with the tool name)."""
+    name = str(finding.get("source", "")).split(":")[0]
+    return deps.registry.get(name).role if name in deps.registry else ""
+
+
 def default_next_round(deps: AgentDeps, state: AgentState) -> list[dict[str, Any]]:
     """Coarse to fine when the model gave no usable next step: zoom into the best evidence
     groups not zoomed yet, or widen the search when nothing with text was found."""
@@ -103,6 +109,15 @@ def default_next_round(deps: AgentDeps, state: AgentState) -> list[dict[str, Any
     zooms = by_role(deps, "zoom")
     called = set(state.get("called", []))
     calls: list[dict[str, Any]] = []
+    # Nothing located anywhere: perceive what coarse perception has not seen yet, if a tool can
+    # (a video asked about before its full index has only its keyframes perceived).
+    scans = by_role(deps, "scan")
+    located = [f for f in findings if by_role_of(deps, f) in ("locate", "scan")]
+    if scans and not located:
+        target = (state.get("reading") or {}).get("target") or state["question"]
+        args = {"query": target}
+        if call_key(scans[0], args) not in called:
+            return [{"tool": scans[0], "args": args, "why": "default: scan the unseen"}]
     if zooms and any(f.get("text") for f in findings):
         pad = float(s.chunk_seconds)
         local = [f for f in findings if float(f["t_end"]) - float(f["t_start"]) <= 120]

@@ -12,6 +12,8 @@ from agent_world import (
     OPTIONS,
     PLAN_REPLY,
     QUESTION,
+    TIMELINE,
+    MentionIn,
     brain,
     map_reply,
     reading,
@@ -334,3 +336,38 @@ def test_a_constrained_backend_gets_calls_typed_per_tool():
     schema = json.dumps(chat.schemas[0])
     assert '"Call_weigh_shelf"' in schema and '"shelf"' in schema  # the grammar knows the args
     assert "the exact format is enforced" in chat.calls[0][-1]["content"]
+
+
+def test_nothing_located_falls_back_to_scanning_what_was_not_perceived():
+    """A video asked about before its full index: the target is located nowhere in what the
+    quick pass perceived, the model gives no usable decision, so the default next round scans
+    the unperceived chunks (a tool with the role "scan") for the target."""
+    reg = world_registry(zoom=False, locate=True)
+
+    @tool(registry=reg, role="scan", expensive=True)
+    def scan_more(ctx: ToolContext, inp: MentionIn) -> Findings:
+        """Perceive the parts of the video not perceived yet and find the query there."""
+        q = set(inp.query.lower().split())
+        ctx.charge_frames(40)
+        return Findings(
+            findings=[
+                Finding(t_start=a, t_end=b, kind=k, text=t, score=1.0, source="scan_more")
+                for a, b, k, t, coarse in TIMELINE
+                if not coarse and q <= set(t.lower().split())
+            ],
+            frames_decoded=40,
+        )
+
+    q = "What does the sign say to ask for?"
+    opts = ["ask for Paul", "ask for a map", "ask for Marta", "ask for help"]
+    read = reading("ask for marta", kind="what")
+    out, usage, _, trace = run(
+        [brain({"MARTA": "C"}, decide=["not a decision"] * 3, read=read)] * 30,
+        q=q,
+        options=opts,
+        registry=reg,
+    )
+    assert any(t.get("tool") == "scan_more" for t in trace)
+    assert any(str(t.get("decision", "")).startswith("default: scan") for t in trace)
+    assert out["answer"] == "C" and usage.frames_decoded == 40
+    assert out["evidence"][0]["t_start"] == NEEDLE_T + 4

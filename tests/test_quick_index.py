@@ -156,3 +156,40 @@ def test_stages_running_side_by_side_share_one_line():
 
 def test_format_seconds():
     assert [format_seconds(x) for x in (4.2, 65, 3725)] == ["4s", "1m05s", "1h02m"]
+
+
+def test_scan_unseen_perceives_what_the_quick_pass_skipped(tmp_path, minute_video):
+    from vidsleuth.tools.base import Budget, ToolContext, Usage
+    from vidsleuth.tools.builtin import unseen_chunks
+    from vidsleuth.tools.registry import default_registry
+
+    s = Settings(store=tmp_path / "store", perceivers="tags", quick_max_frames=5)
+    reg = default_registry(plugins=False)
+    with Store.open(s.store) as st:
+        info = prepare_video(st, minute_video, s, None, mode="quick")
+        rec = st.video(info["video_id"])
+        tags = make_perceiver("tags", s)
+
+        def ctx(frames: int | None = None) -> ToolContext:
+            return ToolContext(
+                settings=s, store=st, record=rec, budget=Budget(max_frames=frames), usage=Usage()
+            )
+
+        before = len(unseen_chunks(ctx()))
+        assert before == 15 - info["chunks_perceived"]
+        out = reg.call(ctx(frames=2), "scan_unseen", {"query": "anything", "max_chunks": 10})
+        assert out.frames_decoded == 2  # the question's frame budget caps the scan
+        assert len(unseen_chunks(ctx())) == before - 2
+        c = ctx()
+        out = reg.call(c, "scan_unseen", {"query": "anything", "t_start": 0, "t_end": 60})
+        assert out.frames_decoded == before - 2 and not unseen_chunks(c)
+        assert "0 not perceived yet" in out.note
+        new = [
+            cid
+            for cid in st.keys(rec.video_id, tags.name, tags.version)
+            if "/" not in cid
+            and st.get_json(rec.video_id, tags.name, tags.version, cid) is not None
+        ]
+        assert len(new) == 15
+        done = reg.call(ctx(), "scan_unseen", {"query": "anything"})
+        assert done.frames_decoded == 0 and done.note == "every chunk is already perceived"

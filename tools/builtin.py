@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -29,6 +30,7 @@ BUILTIN_NAMES = (
     "inspect_interval",
     "look_at_frames",
     "find_mentions",
+    "scan_unseen",
 )
 #: spans longer than this are cut to their first part by the span tools (one call stays cheap)
 MAX_SPAN_CHUNKS = 8
@@ -112,6 +114,17 @@ class MentionArgs(BaseModel):
     k: int = Field(20, ge=1, le=200, description="most moments to return, best first")
 
 
+class ScanArgs(BaseModel):
+    query: str = Field(
+        description="what to look for in the parts of the video not perceived yet", min_length=1
+    )
+    t_start: float = Field(0.0, ge=0, description="start of the window, seconds (0: the start)")
+    t_end: float | None = Field(None, ge=0, description="end of the window (omit: the end)")
+    max_chunks: int = Field(
+        120, ge=1, le=1000, description="most 4-second chunks to perceive in this call"
+    )
+
+
 class LookArgs(SpanArgs):
     prompt: str = Field(
         "Describe what is visible.",
@@ -136,18 +149,20 @@ def open_memory(settings: Any) -> dict[str, Any]:
     """The Chroma store, the text embedder and the memory kinds (episodic, session, semantic)."""
     from vidsleuth.memory.chroma import ChromaStore
     from vidsleuth.memory.episodic import EpisodicMemory
+    from vidsleuth.memory.labels import LabelFloor
     from vidsleuth.memory.semantic import SemanticMemory
     from vidsleuth.memory.session import SessionMemory
     from vidsleuth.tools.models.factory import load_text_embedder
 
     chroma = ChromaStore.from_settings(settings)
     emb = load_text_embedder(settings)
+    floor = LabelFloor.from_settings(settings)
     return {
         "chroma": chroma,
         "embedder": emb,
-        "episodic": EpisodicMemory(chroma, emb),
+        "episodic": EpisodicMemory(chroma, emb, floor=floor),
         "session": SessionMemory(chroma, emb),
-        "semantic": SemanticMemory.for_store(chroma, emb, settings.store),
+        "semantic": SemanticMemory.for_store(chroma, emb, settings.store, floor=floor),
     }
 
 
@@ -325,7 +340,7 @@ def remember_fact(ctx: ToolContext, inp: FactArgs) -> Findings:
         evidence=inp.spans,
         question=inp.question,
     )
-    return Findings(note=f"remembered {rec.id}")
+    return Findings(note=f"remembered {rec.text[:80]!r} as {rec.id}")
 
 
 @_when(*_PERCEPTION, role="look")
@@ -454,6 +469,91 @@ def can_retrieve(ctx: ToolContext) -> bool:
     return bool(done >= len(plan.chunks))
 
 
+def unseen_chunks(ctx: ToolContext, t_start: float = 0.0, t_end: float | None = None) -> list[Any]:
+    """Chunks of the window that some frame perceiver has not perceived yet (in plan order)."""
+    from vidsleuth.tools.perception.registry import FRAME_PERCEIVERS, make_perceiver, parse_names
+
+    store = ctx.store
+    if store is None or ctx.record is None:
+        return []
+    plan = _plan(ctx)
+    end = float("inf") if t_end is None else t_end
+    names = [n for n in parse_names(ctx.settings.perceivers, ctx.settings) if n in FRAME_PERCEIVERS]
+    producers = [(p.name, p.version) for p in (make_perceiver(n, ctx.settings) for n in names)]
+    done = [set(store.keys(ctx.video_id, name, version)) for name, version in producers]
+    return [
+        c
+        for c in plan.chunks
+        if c.t_end > t_start and c.t_start < end and any(c.id not in d for d in done)
+    ]
+
+
+@_when(*_PERCEPTION, role="scan", expensive=True)
+def scan_unseen(ctx: ToolContext, inp: ScanArgs) -> Findings:
+    """Perceive the 4-second chunks that coarse perception has not seen yet (a video asked about
+    before it was fully indexed has only its keyframes perceived), spread evenly over the window,
+    then find the query in what they show.  Use it when the target was found nowhere; what it
+    perceives is kept for later questions."""
+    import numpy as np
+
+    from vidsleuth.memory.indexer import plan_key
+    from vidsleuth.tools import evidence
+    from vidsleuth.tools.perception.cache import perceive_video
+    from vidsleuth.tools.perception.registry import FRAME_PERCEIVERS, parse_names
+
+    store, record = ctx.store, ctx.record
+    if store is None or record is None:
+        raise ToolCallError("scan_unseen needs a stored video, and the context has none")
+    if inp.t_end is not None and inp.t_end <= inp.t_start:
+        raise ToolCallError("t_end must be after t_start")
+    unseen = unseen_chunks(ctx, inp.t_start, inp.t_end)
+    limit = inp.max_chunks
+    if (left := ctx.frames_left()) is not None:
+        limit = min(limit, left)
+    if not unseen or limit <= 0:
+        why = "every chunk is already perceived" if not unseen else "no frame budget left"
+        return Findings(findings=[], note=why)
+    if len(unseen) > limit:
+        unseen = [unseen[int(i)] for i in np.unique(np.linspace(0, len(unseen) - 1, limit))]
+    plan = _plan(ctx)
+    names = [n for n in parse_names(ctx.settings.perceivers, ctx.settings) if n in FRAME_PERCEIVERS]
+    perceive_video(
+        store,
+        record,
+        replace(plan, chunks=unseen),
+        names,
+        settings=ctx.settings,
+        frames_plan=plan_key(plan, ctx.settings),
+    )
+    ctx.charge_frames(len(unseen))
+    ctx.resources.pop(f"moments:{ctx.video_id}", None)  # find_mentions sees the new chunks
+    moments = ctx.resource(
+        f"moments:{ctx.video_id}", lambda: evidence.video_moments(store, record, ctx.settings)
+    )
+    spans = [(c.t_start, c.t_end) for c in unseen]
+    hits = [
+        h
+        for h in evidence.locate(moments, inp.query, None, _label_similarity(ctx))
+        if any(a <= h["t_start"] < b for a, b in spans)
+    ]
+    left_unseen = len(unseen_chunks(ctx))
+    return Findings(
+        findings=[
+            Finding(
+                t_start=h["t_start"],
+                t_end=h["t_end"],
+                kind=h["kind"],
+                text=h["text"],
+                score=h["score"],
+                source="scan_unseen",
+            )
+            for h in hits[:20]
+        ],
+        frames_decoded=len(unseen),
+        note=f"perceived {len(unseen)} more chunk(s); {left_unseen} not perceived yet",
+    )
+
+
 @_when("vidsleuth.tools.video", role="look", expensive=True)
 def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
     """Look closely at a span with the vision-language model: several frames of the span in
@@ -506,6 +606,18 @@ def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
     )
 
 
+def _label_similarity(ctx: ToolContext) -> Any:
+    """How near a query is to a label, by the text embedder (loaded once per session)."""
+
+    def similarity() -> Any:
+        from vidsleuth.tools import evidence
+        from vidsleuth.tools.models.factory import load_text_embedder
+
+        return evidence.embedding_similarity(load_text_embedder(ctx.settings))
+
+    return ctx.resource("label_similarity", similarity)
+
+
 @_when(*_PERCEPTION, role="locate")
 def find_mentions(ctx: ToolContext, inp: MentionArgs) -> Findings:
     """Find every moment of the whole video where words are read or heard, an object or scene
@@ -519,13 +631,7 @@ def find_mentions(ctx: ToolContext, inp: MentionArgs) -> Findings:
         f"moments:{ctx.video_id}", lambda: evidence.video_moments(ctx.store, rec, ctx.settings)
     )
 
-    def similarity() -> Any:
-        from vidsleuth.tools.models.factory import load_text_embedder
-
-        return evidence.embedding_similarity(load_text_embedder(ctx.settings))
-
-    sim = ctx.resource("label_similarity", similarity)
-    hits = evidence.locate(moments, inp.query, inp.kinds, sim)
+    hits = evidence.locate(moments, inp.query, inp.kinds, _label_similarity(ctx))
     return Findings(
         findings=[
             Finding(
