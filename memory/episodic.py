@@ -2,12 +2,18 @@
 
 * **chunk** records are written from perception observations, no model needed: the text of a
   chunk is what was read (OCR lines), heard (speech / subtitle words) and detected (object and
-  tag labels) inside its window, in time order.
+  tag labels at or above their calibrated floor, :class:`~vidsleuth.memory.labels.LabelFloor`)
+  inside its window, in time order.
 * **segment** and **video** records are written by a :class:`ChatModel` map-reduce (MR. Video's
   recipe): *map* captions each ~1-minute segment from its chunk texts; *reduce* reads every segment
   caption, writes the whole-video summary and unifies the names of people and things that
   different segments spelled differently; the alias map is then applied to the segment captions
   before they are stored, so a search for the canonical name finds every segment.
+
+A summary is only as good as what it rests on: a segment with no speech, subtitles, on-screen text
+or captions is described without a model, as the list of what was detected there, and a video with
+none of them gets such a list as its summary, so no sentence is invented from labels.  Every
+segment and video record says what it was built from (``meta["built_from"]``).
 
 Versions chain: a segment version hashes the chat model id, the prompt text and the chunk version
 it read, so a new perception model, embedder or prompt adds records beside the old ones, and
@@ -26,11 +32,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from vidsleuth.memory.labels import TEXT_SOURCES, LabelFloor, sources_of
 from vidsleuth.memory.records import MemoryRecord, VectorMemory, record_id
 from vidsleuth.versions import version_of
 
 if TYPE_CHECKING:
-    from vidsleuth.tools.models.base import ChatModel
+    from vidsleuth.memory.chroma import ChromaStore
+    from vidsleuth.tools.models.base import ChatModel, Embedder
 
 
 class ObservationLike(Protocol):
@@ -151,7 +159,9 @@ class VideoSummary(BaseModel):
 MAP_SYSTEM = (
     "You summarise one segment of a video from timestamped observations (speech transcript, "
     "on-screen text read by OCR, detected objects). Use only what the observations say; name "
-    "people and things exactly as spoken or written. Reply with JSON."
+    "people and things exactly as spoken or written. Detected objects and tags are automatic "
+    "labels that may be wrong: mention one only as something seen, never turn a label into a "
+    "name, a person, an action or a story. Reply with JSON."
 )
 MAP_USER = "Segment {start} to {end}. Observations:\n{lines}\n\nSummarise this segment."
 REDUCE_SYSTEM = (
@@ -199,6 +209,40 @@ class SummaryRun:
     video: MemoryRecord | None = None
     model_calls: int = 0
     failures: list[str] = field(default_factory=list)
+    built_from: list[str] = field(default_factory=list)
+
+
+def _labels(recs: Sequence[MemoryRecord]) -> dict[str, list[float]]:
+    """Labels in chunk texts -> ``[first start, last end, chunks]``, most frequent first."""
+    found: dict[str, list[float]] = {}
+    for r in recs:
+        for line in r.text.splitlines():
+            prefix, _, rest = line.partition(":")
+            if prefix.strip() not in ("objects", "tags"):
+                continue
+            for item in rest.split(","):
+                name = re.sub(r"\s+x\d+$", "", item.strip())
+                if not name:
+                    continue
+                if name in found:
+                    f = found[name]
+                    f[0], f[1], f[2] = min(f[0], r.t_start), max(f[1], r.t_end), f[2] + 1
+                else:
+                    found[name] = [r.t_start, r.t_end, 1.0]
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1][2], kv[1][0], kv[0])))
+
+
+def detected_only(recs: Sequence[MemoryRecord], *, times: bool = False, limit: int = 12) -> str:
+    """A description of chunks that hold no words, from their labels alone (no model)."""
+    labels = _labels(recs)
+    if not labels:
+        return "Nothing was heard, read or confidently detected."
+    shown = [
+        f"{name} ({_fmt_t(a)}-{_fmt_t(b)})" if times else name
+        for name, (a, b, _) in list(labels.items())[:limit]
+    ]
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return "No speech or on-screen text. Detected: " + ", ".join(shown) + more + "."
 
 
 class EpisodicMemory(VectorMemory):
@@ -206,10 +250,35 @@ class EpisodicMemory(VectorMemory):
 
     kind = "episodic"
 
+    def __init__(
+        self, store: ChromaStore, embedder: Embedder, *, floor: LabelFloor | None = None
+    ) -> None:
+        super().__init__(store, embedder)
+        self.floor = floor or LabelFloor()
+
     def chunk_version(self, observations: Sequence[ObservationLike], chunk_seconds: float) -> str:
-        """Version of chunk records: the embedder and every observation producer version used."""
+        """Version of chunk records: the embedder, every observation producer version used and
+        the label floor (a different floor writes different texts)."""
         sources = sorted({(o.producer, o.version) for o in observations})
-        return version_of(embedder=self.embedder.id, sources=sources, chunk_seconds=chunk_seconds)
+        return version_of(
+            embedder=self.embedder.id,
+            sources=sources,
+            chunk_seconds=chunk_seconds,
+            labels=self.floor.params(),
+        )
+
+    def latest_version(self, video_id: str, producer: str = CHUNK_PRODUCER) -> str | None:
+        """The version of ``producer`` written last for the video (what a build just wrote;
+        older versions stay beside it until ``store gc``)."""
+        with self.store.access():
+            col = self._collection(video_id, create=False)
+            if col is None:
+                return None
+            got = col.get(include=["metadatas"])
+        metas = [m for m in got["metadatas"] or [] if m.get("producer") == producer]
+        if not metas:
+            return None
+        return str(max(metas, key=lambda m: float(m.get("written_at") or 0.0))["version"])
 
     def write_chunks(
         self,
@@ -224,8 +293,9 @@ class EpisodicMemory(VectorMemory):
         """
         width = max((e - s for s, e in spans), default=0.0)
         version = self.chunk_version(observations, round(width, 3))
+        kept = [o for o in observations if self.floor.keeps(o)]
         records: list[MemoryRecord] = []
-        for (s, e), obs in zip(spans, assign_to_chunks(observations, spans), strict=True):
+        for (s, e), obs in zip(spans, assign_to_chunks(kept, spans), strict=True):
             text = chunk_text(obs)
             if not text:
                 continue
@@ -257,7 +327,8 @@ class EpisodicMemory(VectorMemory):
         """Map-reduce the chunk records of ``chunk_version`` into segment and video records.
 
         If this exact (model, prompt, chunk version, segment length) was summarised before, the
-        stored records are returned and no model is called.
+        stored records are returned and no model is called.  Segments (and a video) without
+        words are described from their detected labels, without a model.
         """
         seg_version = version_of(
             model=chat.id, prompt=PROMPT_HASH, chunks=chunk_version, segment_seconds=segment_seconds
@@ -270,13 +341,24 @@ class EpisodicMemory(VectorMemory):
             vids = self.list(
                 video_id, where={"$and": [{"producer": VIDEO_PRODUCER}, {"version": vid_version}]}
             )
-            return SummaryRun(seg_version, vid_version, True, segs, vids[0] if vids else None)
+            video = vids[0] if vids else None
+            built = str(video.meta.get("built_from", "")) if video is not None else ""
+            return SummaryRun(
+                seg_version,
+                vid_version,
+                True,
+                segs,
+                video,
+                built_from=[b for b in built.split(", ") if b],
+            )
 
         chunks = self.list(
             video_id,
             where={"$and": [{"producer": CHUNK_PRODUCER}, {"version": chunk_version}]},
         )
-        run = SummaryRun(seg_version, vid_version, False)
+        run = SummaryRun(
+            seg_version, vid_version, False, built_from=sources_of(c.text for c in chunks)
+        )
         if not chunks:
             return run
         groups: dict[int, list[MemoryRecord]] = defaultdict(list)
@@ -284,9 +366,14 @@ class EpisodicMemory(VectorMemory):
             groups[int(c.t_start // segment_seconds)].append(c)
 
         captions: list[tuple[float, float, SegmentCaption]] = []
+        seg_sources: list[list[str]] = []
         for gi in sorted(groups):
             recs = groups[gi]
             s, e = recs[0].t_start, max(r.t_end for r in recs)
+            seg_sources.append(sources_of(r.text for r in recs))
+            if not TEXT_SOURCES & set(seg_sources[-1]):
+                captions.append((s, e, SegmentCaption(summary=detected_only(recs)[:500])))
+                continue
             lines = [
                 f"[{_fmt_t(r.t_start)}] " + r.text.replace("\n", "; ") for r in recs[:max_lines]
             ]
@@ -313,6 +400,13 @@ class EpisodicMemory(VectorMemory):
                 cap = SegmentCaption.model_validate(res.parsed.model_dump())
             captions.append((s, e, cap))
 
+        if not TEXT_SOURCES & set(run.built_from):
+            # nothing in words anywhere: a model would only string labels into a story
+            text = detected_only(chunks, times=True)[:1500]
+            self._store_summary(
+                video_id, chat.id, run, captions, seg_sources, VideoSummary(summary=text)
+            )
+            return run
         res = chat.chat(
             [
                 {"role": "system", "content": REDUCE_SYSTEM},
@@ -334,9 +428,22 @@ class EpisodicMemory(VectorMemory):
             summary = VideoSummary(summary=" ".join(c.summary for _, _, c in captions))
         else:
             summary = VideoSummary.model_validate(res.parsed.model_dump())
+        self._store_summary(video_id, chat.id, run, captions, seg_sources, summary)
+        return run
 
+    def _store_summary(
+        self,
+        video_id: str,
+        model_id: str,
+        run: SummaryRun,
+        captions: Sequence[tuple[float, float, SegmentCaption]],
+        seg_sources: Sequence[Sequence[str]],
+        summary: VideoSummary,
+    ) -> None:
+        """Write the segment records, then the video record that marks the run done."""
+        seg_version = vid_version = run.segment_version
         seg_records = []
-        for s, e, cap in captions:
+        for (s, e, cap), sources in zip(captions, seg_sources, strict=True):
             names = sorted({apply_aliases(n, summary.aliases) for n in cap.names})
             seg_records.append(
                 MemoryRecord(
@@ -349,13 +456,18 @@ class EpisodicMemory(VectorMemory):
                     text=apply_aliases(cap.summary, summary.aliases),
                     producer=SEGMENT_PRODUCER,
                     version=seg_version,
-                    meta={"names": "; ".join(names), "model": chat.id},
+                    meta={
+                        "names": "; ".join(names),
+                        "model": model_id if TEXT_SOURCES & set(sources) else "none",
+                        "built_from": ", ".join(sources),
+                    },
                 )
             )
         t_end = max(e for _, e, _ in captions)
         alias_meta: dict[str, Any] = {
             "aliases": "; ".join(f"{a.alias} -> {a.canonical}" for a in summary.aliases),
-            "model": chat.id,
+            "model": model_id if run.model_calls else "none",
+            "built_from": ", ".join(run.built_from),
         }
         video_rec = MemoryRecord(
             id=record_id(self.kind, video_id, VIDEO_PRODUCER, vid_version, "video"),
@@ -374,4 +486,3 @@ class EpisodicMemory(VectorMemory):
         self.add(seg_records)
         self.add([video_rec])
         run.segments, run.video = seg_records, video_rec
-        return run

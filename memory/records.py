@@ -455,6 +455,20 @@ class VectorMemory:
             )
         ]
 
+    def delete(self, video_id: str, ids: Iterable[str]) -> int:
+        """Delete records by id; return how many existed (missing ids are ignored)."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self.store.access():
+            col = self._collection(video_id, create=False)
+            if col is None:
+                return 0
+            have = col.get(ids=ids, include=[])["ids"]
+            if have:
+                col.delete(ids=list(have))
+        return len(have)
+
     def count(self, video_id: str) -> int:
         with self.store.access():
             col = self._collection(video_id, create=False)

@@ -11,9 +11,14 @@ entity and fact is mirrored as a text record in Chroma so it can be found by mea
 * "what happened before X"   -> :meth:`SemanticMemory.before` (episodes just before X first appears)
 * "what happened after X"    -> :meth:`SemanticMemory.after`
 
-Graph shape: entity nodes ``e:<normalised name>`` (``name, category, aliases, spans``) and fact
-nodes ``f:<hash>`` (``text, spans, source, question, producer, version``), with an ``about`` edge
-from each entity to each fact that mentions it.
+Graph shape: entity nodes ``e:<normalised name>`` (``name, category, aliases, spans``, and for
+things perceived ``count``: sightings, ``best``: highest label score) and fact nodes ``f:<hash>``
+(``text, spans, source, question, producer, version``), with an ``about`` edge from each entity to
+each fact that mentions it.
+
+Perceived entities rest on evidence that can bear them: tags and detections below their calibrated
+floor (:class:`~vidsleuth.memory.labels.LabelFloor`) never become entities, and a rebuild drops a
+perceived entity whose sightings all fall below it (unless a fact is about it).
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from vidsleuth.errors import StoreError
+from vidsleuth.memory.labels import LabelFloor
 from vidsleuth.memory.records import InvalidQuery, MemoryRecord, VectorMemory, record_id
 from vidsleuth.spans import Span, merge_spans
 from vidsleuth.versions import version_of
@@ -45,11 +52,21 @@ if TYPE_CHECKING:
 ENTITY_PRODUCER = "semantic.entity"
 FACT_PRODUCER = "semantic.fact"
 GRAPH_FORMAT = 1
+#: categories of entities made from observations (:func:`entities_from_observations`)
+PERCEIVED = ("object", "tag", "on-screen text")
 
 
 def normalize_name(name: str) -> str:
     """Case-, space- and punctuation-insensitive key of a name ("Dr. Smith" == "dr smith")."""
     return " ".join(re.findall(r"[\w']+", name.lower()))
+
+
+def fact_key(text: str, producer: str = FACT_PRODUCER, version: str = "") -> str:
+    """The graph key of a fact: the same text from the same producer version is one fact."""
+    digest = hashlib.blake2b(
+        f"{normalize_name(text)}\x1f{producer}\x1f{version}".encode(), digest_size=8
+    ).hexdigest()
+    return f"f:{digest}"
 
 
 class Entity(BaseModel):
@@ -58,6 +75,8 @@ class Entity(BaseModel):
     category: str = "thing"
     aliases: list[str] = Field(default_factory=list)
     spans: list[Span] = Field(default_factory=list)
+    count: int = Field(0, description="sightings (perceived entities), else supporting spans")
+    best: float | None = Field(None, description="highest label score of a sighting")
 
     @property
     def first_seen(self) -> float | None:
@@ -87,6 +106,8 @@ class EntityGraph:
 
         self.video_id = video_id
         self.g: nx.DiGraph = graph if graph is not None else nx.DiGraph(video_id=video_id)
+        # nodes removed since load -> (producer, version) of their mirrored record, deleted too
+        self.removed: dict[str, tuple[str, str]] = {}
 
     # ----------------------------------------------------------------------------- persistence
     @classmethod
@@ -150,6 +171,39 @@ class EntityGraph:
                 node["aliases"].append(a)
         return self.entity(key)
 
+    def set_perceived(self, found: Sighted) -> Entity:
+        """Record what perception saw of a thing: its spans (replacing earlier perceived spans:
+        the observations are the whole cache), sighting count and best score."""
+        key = "e:" + normalize_name(found.name)
+        node = self.g.nodes.get(key)
+        if node is not None and node.get("category") in PERCEIVED:
+            node["spans"] = []
+        self.add_entity(found.name, category=found.category, spans=found.spans)
+        node = self.g.nodes[key]
+        node["count"] = found.count
+        node["best"] = found.best
+        return self.entity(key)
+
+    def remove_entity(self, key: str) -> None:
+        """Remove an entity node (and its edges); facts stay."""
+        if key in self.g and self.g.nodes[key].get("type") == "entity":
+            self.g.remove_node(key)
+            self.removed[key] = (ENTITY_PRODUCER, "")
+
+    def remove_fact(self, key: str) -> bool:
+        """Remove a fact node, and entities left with no fact whose only evidence it was."""
+        if key not in self.g or self.g.nodes[key].get("type") != "fact":
+            return False
+        node = self.g.nodes[key]
+        self.removed[key] = (node.get("producer", FACT_PRODUCER), node.get("version", ""))
+        about = list(self.g.predecessors(key))
+        self.g.remove_node(key)
+        for ent in about:
+            node = self.g.nodes[ent]
+            if node.get("category") == "thing" and not self.g.degree(ent) and "count" not in node:
+                self.remove_entity(ent)
+        return True
+
     def add_fact(
         self,
         text: str,
@@ -163,10 +217,7 @@ class EntityGraph:
     ) -> Fact:
         """Add a fact linked to the named entities (created if new) and its supporting spans."""
         spans = merge_spans(spans)
-        digest = hashlib.blake2b(
-            f"{normalize_name(text)}\x1f{producer}\x1f{version}".encode(), digest_size=8
-        ).hexdigest()
-        key = f"f:{digest}"
+        key = fact_key(text, producer, version)
         if key in self.g:
             node = self.g.nodes[key]
             node["spans"] = merge_spans([*node["spans"], *spans])
@@ -189,12 +240,15 @@ class EntityGraph:
     # ----------------------------------------------------------------------------- reading
     def entity(self, key: str) -> Entity:
         a = self.g.nodes[key]
+        spans = list(a.get("spans", []))
         return Entity(
             key=key,
             name=a["name"],
             category=a.get("category", "thing"),
             aliases=list(a.get("aliases", [])),
-            spans=list(a.get("spans", [])),
+            spans=spans,
+            count=int(a.get("count", len(spans))),
+            best=a.get("best"),
         )
 
     def fact(self, key: str) -> Fact:
@@ -237,27 +291,71 @@ class EntityGraph:
         return sorted(fs, key=lambda f: (f.spans[0][0] if f.spans else 1e18, f.text))
 
 
+@dataclass
+class Sighted:
+    """One thing perception saw: its name, category, merged spans, sightings and best score."""
+
+    name: str
+    category: str
+    spans: list[Span]
+    count: int
+    best: float | None
+
+
+def _named(o: ObservationLike) -> tuple[str, str] | None:
+    if o.kind in ("object", "tag"):
+        return (o.label or o.text or "").strip(), "object" if o.kind == "object" else "tag"
+    if o.kind == "ocr":
+        return " ".join((o.text or "").split()), "on-screen text"
+    return None
+
+
 def entities_from_observations(
-    observations: Sequence[ObservationLike], *, gap: float = 8.0, min_score: float = 0.0
-) -> list[tuple[str, str, list[Span]]]:
-    """``(name, category, spans)`` for every object/tag label and on-screen text line.
+    observations: Sequence[ObservationLike],
+    *,
+    gap: float = 8.0,
+    floor: LabelFloor | None = None,
+) -> list[Sighted]:
+    """Every object/tag label (at or above ``floor``) and on-screen text line, as a thing seen.
 
     No model: detections give things ("person", "car"), OCR lines give on-screen names ("Warehouse
     17").  Sightings closer than ``gap`` seconds join into one appearance.
     """
-    found: dict[tuple[str, str], tuple[str, list[Span]]] = {}
+    found: dict[tuple[str, str], Sighted] = {}
     for o in observations:
-        if o.kind in ("object", "tag"):
-            name, cat = (o.label or o.text or "").strip(), "object" if o.kind == "object" else "tag"
-        elif o.kind == "ocr":
-            name, cat = " ".join((o.text or "").split()), "on-screen text"
-        else:
+        named = _named(o)
+        if named is None or not _usable(o, named[0], floor):
             continue
-        if not normalize_name(name) or (o.score is not None and o.score < min_score):
+        name, cat = named
+        s = found.setdefault((normalize_name(name), cat), Sighted(name, cat, [], 0, None))
+        s.spans.append((o.t_start, o.t_end))
+        s.count += 1
+        if o.score is not None:
+            s.best = max(o.score, s.best if s.best is not None else o.score)
+    for s in found.values():
+        s.spans = merge_spans(s.spans, gap)
+    return list(found.values())
+
+
+def _usable(o: ObservationLike, name: str, floor: LabelFloor | None) -> bool:
+    """Whether a labelled observation may become an entity: a confident label, or on-screen
+    text of at least two letters or digits (one character read alone, "0" or "O", is noise)."""
+    if len(normalize_name(name).replace(" ", "")) < 2:
+        return False
+    return floor is None or floor.keeps(o)
+
+
+def rejected_labels(observations: Sequence[ObservationLike], floor: LabelFloor) -> set[str]:
+    """Entity keys of things seen only in unusable sightings (what a rebuild must not keep)."""
+    low: set[str] = set()
+    kept: set[str] = set()
+    for o in observations:
+        named = _named(o)
+        if named is None or not normalize_name(named[0]):
             continue
-        key = (normalize_name(name), cat)
-        found.setdefault(key, (name, []))[1].append((o.t_start, o.t_end))
-    return [(name, cat, merge_spans(spans, gap)) for (_, cat), (name, spans) in found.items()]
+        key = "e:" + normalize_name(named[0])
+        (kept if _usable(o, named[0], floor) else low).add(key)
+    return low - kept
 
 
 def graph_file(graph_dir: Path, video_id: str) -> Path:
@@ -271,13 +369,28 @@ class SemanticMemory(VectorMemory):
 
     kind = "semantic"
 
-    def __init__(self, store: ChromaStore, embedder: Embedder, graph_dir: Path) -> None:
+    def __init__(
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        graph_dir: Path,
+        *,
+        floor: LabelFloor | None = None,
+    ) -> None:
         super().__init__(store, embedder)
         self.graph_dir = Path(graph_dir)
+        self.floor = floor or LabelFloor()
 
     @classmethod
-    def for_store(cls, store: ChromaStore, embedder: Embedder, store_dir: Path) -> SemanticMemory:
-        return cls(store, embedder, Path(store_dir) / "graph")
+    def for_store(
+        cls,
+        store: ChromaStore,
+        embedder: Embedder,
+        store_dir: Path,
+        *,
+        floor: LabelFloor | None = None,
+    ) -> SemanticMemory:
+        return cls(store, embedder, Path(store_dir) / "graph", floor=floor)
 
     def graph_path(self, video_id: str) -> Path:
         return graph_file(self.graph_dir, video_id)
@@ -302,6 +415,12 @@ class SemanticMemory(VectorMemory):
             yield g
             g.save(path)
             self.mirror(g)
+            gone = [
+                record_id(self.kind, video_id, producer, version, k)
+                for k, (producer, version) in g.removed.items()
+                if k not in g.g
+            ]
+            self.delete(video_id, gone)
         finally:
             lock.release()
 
@@ -374,11 +493,18 @@ class SemanticMemory(VectorMemory):
         return len(records)
 
     def add_observations(self, video_id: str, observations: Sequence[ObservationLike]) -> int:
-        """Record every labelled thing and on-screen text line as an entity with its spans."""
-        found = entities_from_observations(observations)
+        """Record every confidently labelled thing and on-screen text line as an entity with its
+        spans, sightings and best score; drop perceived entities whose labels all fell below the
+        floor (an earlier build may have kept them), unless a fact is about them."""
+        found = entities_from_observations(observations, floor=self.floor)
+        low = rejected_labels(observations, self.floor)
         with self.editing(video_id) as g:
-            for name, cat, spans in found:
-                g.add_entity(name, category=cat, spans=spans)
+            for f in found:
+                g.set_perceived(f)
+            for key in low:
+                node = g.g.nodes.get(key)
+                if node is not None and node.get("category") in PERCEIVED and not g.g.degree(key):
+                    g.remove_entity(key)
         return len(found)
 
     # ----------------------------------------------------------------------------- reading

@@ -76,7 +76,7 @@ def test_entities_and_maintenance_commands(tmp_path: Path, capsys) -> None:
     doc = json.loads(out)
     names = {e["name"]: e for e in doc["entities"]}
     assert set(names) == {"HARBOUR MUSEUM OPENS AT NINE", "boat", "dog"}
-    assert names["dog"]["spans"] == [[91.0, 91.5]] and names["dog"]["category"] == "object"
+    assert names["dog"]["spans"] == [[91.0, 91.5]] and names["dog"]["kind"] == "object"
 
     code, out, _ = _run(capsys, "store", "verify", "--json", "--store", str(tmp_path))
     assert code == 0

@@ -131,6 +131,27 @@ class Settings(BaseSettings):
     chroma_lock_timeout: float = Field(
         30.0, ge=0, description="seconds to wait for the embedded store's single-writer lock"
     )
+    # Closed-set labels become memory (chunk texts, entities, summaries) only where they are more
+    # likely right than noise.  Calibrated by vidsleuth.evals.fit_label_confidence on every real
+    # clip of ../shared/data/videos, each label judged by eye (evals/fitted/label_judgements.json,
+    # result in evals/fitted/label_confidence.json): P(right) reaches 0.5 at tag score 0.94
+    # (12 % of 700 tag sightings were right; leaving one clip out moves it 0.79-1.0) and at
+    # detection score 0.002 (90 % of 208 detections were right), so detections above the
+    # detector's own object_min_score all count.
+    memory_tag_min_score: float = Field(
+        0.94,
+        ge=0,
+        le=1,
+        description="ImageNet tags scoring below this stay out of memory's texts, entities and "
+        "summaries (calibrated on real clips: vidsleuth.evals.fit_label_confidence)",
+    )
+    memory_object_min_score: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="object detections scoring below this stay out of memory (calibrated: "
+        "every detection above object_min_score is more often right than not)",
+    )
 
     # --- retrieval (issue 5) ----------------------------------------------------------------
     retriever_ckpt: Path | None = Field(

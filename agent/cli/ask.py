@@ -51,7 +51,12 @@ def describe_step(node: str, update: dict[str, Any]) -> list[str]:
             a = t.get("args", {})
             where = f" {fmt_span(a['t_start'], a['t_end'])}" if "t_start" in a else ""
             what = f" {a['query']!r}" if "query" in a else ""
-            res = f"error: {t['error']}" if "error" in t else f"{t.get('found', 0)} found"
+            if "error" in t:
+                res = f"error: {t['error']}"
+            elif t.get("write"):  # remember_fact: say what was written, not "0 found"
+                res = str(t.get("note") or "written")
+            else:
+                res = f"{t.get('found', 0)} found"
             if t.get("frames_decoded"):
                 res += f", {t['frames_decoded']} frames decoded"
             lines.append(f"{t['tool']}{what}{where}: {res}")

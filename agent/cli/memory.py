@@ -159,11 +159,34 @@ def search_cmd(
 
 
 @memory_app.command("entities")
-def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
-    """List the entities known about a video, when they appear, and the facts about them."""
+def entities_cmd(
+    video: VideoArg,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind", help="only this kind: object, tag, on-screen text, person... (repeatable)"
+        ),
+    ] = None,
+    match: Annotated[
+        str | None, typer.Option("--match", help="only names (or aliases) containing this text")
+    ] = None,
+    min_count: Annotated[
+        int, typer.Option("--min-count", help="only entities seen at least this often")
+    ] = 1,
+    facts: Annotated[bool, typer.Option("--facts", help="list the facts about each one")] = False,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List what is known about a video: each entity's kind, how often and when it was seen
+    (first and last time), filtered by kind, text or count; ``--json`` adds spans and facts."""
+    from vidsleuth.errors import ConfigError
     from vidsleuth.memory.semantic import EntityGraph, graph_file
     from vidsleuth.memory.store import check_id_prefix
 
+    if min_count < 1:
+        raise ConfigError(f"--min-count {min_count}: must be 1 or more")
+    if match is not None and not match.strip():
+        raise ConfigError("--match is empty")
     cfg = settings(store=store)
     check_id_prefix(video)
     try:
@@ -174,13 +197,25 @@ def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = Fa
             raise
         vid = video
     g = EntityGraph.load(graph_file(cfg.store / "graph", vid), vid)
+    kinds = {k.strip().lower() for k in kind or []}
+    needle = match.strip().casefold() if match else None
     rows: list[dict[str, Any]] = []
     for e in g.entities():
-        facts = g.facts_about(e.key)
+        if kinds and e.category.lower() not in kinds:
+            continue
+        if needle and not any(needle in n.casefold() for n in [e.name, *e.aliases]):
+            continue
+        if e.count < min_count:
+            continue
+        about = g.facts_about(e.key)
         rows.append(
             {
                 "name": e.name,
-                "category": e.category,
+                "kind": e.category,
+                "count": e.count,
+                "first_seen": e.first_seen,
+                "last_seen": e.last_seen,
+                "best_score": e.best,
                 "aliases": e.aliases,
                 "spans": [list(s) for s in e.spans],
                 "facts": [
@@ -190,21 +225,187 @@ def entities_cmd(video: VideoArg, store: StoreOpt = None, json_out: JsonOpt = Fa
                         "source": f.source,
                         "question": f.question,
                     }
-                    for f in facts
+                    for f in about
                 ],
             }
         )
     if json_out:
         print_json({"video_id": vid, "entities": rows})
         return
+    total = len(g.entities())
     if not rows:
-        typer.echo(f"no entities known for {vid}")
+        typer.echo(f"no entities of {vid} match" if total else f"no entities known for {vid}")
+        return
+    typer.echo(_entity_table(rows, facts))
+    if len(rows) < total:
+        typer.echo(f"({len(rows)} of {total} entities shown)")
+
+
+def _when(t: float | None) -> str:
+    return "-" if t is None else _fmt(t)
+
+
+def _entity_table(rows: list[dict[str, Any]], with_facts: bool) -> str:
+    """Entities as an aligned text table (name, kind, count, first, last, facts)."""
+    head = ("name", "kind", "count", "first", "last", "facts")
+    cells = [
+        (
+            " ".join(str(r["name"]).split())[:48],
+            str(r["kind"]),
+            str(r["count"]),
+            _when(r["first_seen"]),
+            _when(r["last_seen"]),
+            str(len(r["facts"])),
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    right = {2, 5}
+
+    def line(values: tuple[str, ...]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    out = [line(head)]
+    for r, c in zip(rows, cells, strict=True):
+        out.append(line(c))
+        if with_facts:
+            out.extend(f"    - {' '.join(f['text'].split())}" for f in r["facts"])
+    return "\n".join(out)
+
+
+@memory_app.command("summary")
+def summary_cmd(
+    video: VideoArg,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the stored summary of a video (written by ``memory build``): what it was built
+    from, the whole-video paragraph and each segment's caption."""
+    from vidsleuth.errors import StoreError
+    from vidsleuth.memory.chroma import chroma_dir, open_memory_store
+    from vidsleuth.memory.episodic import SEGMENT_PRODUCER, VIDEO_PRODUCER, EpisodicMemory
+    from vidsleuth.tools.models.factory import load_text_embedder
+
+    cfg = settings(store=store, chroma_url=chroma_url)
+    no_memory = cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir()
+    vid: str | None
+    try:
+        vid = _video_id(cfg, video)
+    except StoreError:
+        if not _VIDEO_ID.match(video) or no_memory:  # an id only the memory may know
+            raise
+        vid = None
+    if no_memory:
+        raise StoreError(f"{vid}: no memory built yet (run vidsleuth memory build)")
+    with open_memory_store(cfg) as cs:
+        if vid is None:
+            vid = _video_id(cfg, video, cs)
+        ep = EpisodicMemory(cs, load_text_embedder(cfg))  # lists records: nothing is embedded
+        version = ep.latest_version(vid, VIDEO_PRODUCER)
+        if version is None:
+            raise StoreError(f"{vid}: no summary yet (run vidsleuth memory build)")
+        latest = ep.list(vid, where={"$and": [{"producer": VIDEO_PRODUCER}, {"version": version}]})[
+            0
+        ]
+        segments = ep.list(
+            vid, where={"$and": [{"producer": SEGMENT_PRODUCER}, {"version": version}]}
+        )
+    doc = {
+        "video_id": vid,
+        "built_from": [b for b in str(latest.meta.get("built_from", "")).split(", ") if b],
+        "model": latest.meta.get("model"),
+        "summary": latest.text,
+        "segments": [{"t_start": r.t_start, "t_end": r.t_end, "text": r.text} for r in segments],
+    }
+    if json_out:
+        print_json(doc)
+        return
+    built = ", ".join(doc["built_from"]) or "unknown (built before this was recorded)"
+    typer.echo(f"video {vid}, built from: {built}")
+    typer.echo(doc["summary"])
+    for r in segments:
+        typer.echo(f"  {_fmt(r.t_start)}-{_fmt(r.t_end)}  {' '.join(r.text.split())}")
+
+
+@memory_app.command("forget")
+def forget_cmd(
+    video: VideoArg,
+    everything: Annotated[
+        bool, typer.Option("--all", help="every fact learned about this video")
+    ] = False,
+    question: Annotated[
+        str | None,
+        typer.Option("--question", help="the facts learned from this question (or a part of it)"),
+    ] = None,
+    fact_id: Annotated[
+        str | None, typer.Option("--id", help="one fact, by id or a unique id prefix")
+    ] = None,
+    store: StoreOpt = None,
+    chroma_url: UrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete session facts (what ``remember_fact`` and earlier answers wrote) of a video: all,
+    those of one question, or one by id.  Prints what it deleted."""
+    from vidsleuth.errors import StoreError
+    from vidsleuth.memory.chroma import chroma_dir, open_memory_store
+    from vidsleuth.memory.records import InvalidQuery
+    from vidsleuth.memory.semantic import SemanticMemory
+    from vidsleuth.memory.session import SessionMemory, select_facts
+    from vidsleuth.tools.models.factory import load_text_embedder
+
+    if sum([everything, question is not None, fact_id is not None]) != 1:
+        raise InvalidQuery("say what to forget: --all, --question TEXT or --id ID (one)")
+    cfg = settings(store=store, chroma_url=chroma_url)
+    try:
+        vid = _video_id(cfg, video)
+    except StoreError:
+        if not _VIDEO_ID.match(video) or (
+            cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir()
+        ):
+            raise
+        vid = None
+    if cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir():
+        gone: list[Any] = []  # no memory yet: nothing to forget, nothing created
+        if not everything:
+            raise InvalidQuery(f"{vid}: no remembered facts (no memory built yet)")
+    else:
+        with open_memory_store(cfg) as cs:
+            if vid is None:
+                vid = _video_id(cfg, video, cs)
+            # facts written under any text embedder: each space is read and deleted by id
+            spaces = SessionMemory.stored_spaces(cs, vid)
+            facts = [f for space in spaces for f in space.facts(vid)]
+            gone = select_facts(
+                facts, vid, everything=everything, question=question, fact_id=fact_id
+            )
+            for space in spaces:
+                space.forget(vid, gone)
+            if gone:  # their copies in the entity graph (re-mirrored with the text embedder)
+                sem = SemanticMemory.for_store(cs, load_text_embedder(cfg), cfg.store)
+                SessionMemory(cs, sem.embedder).forget(vid, gone, semantic=sem)
+    rows = [
+        {
+            "id": r.id,
+            "fact": r.text,
+            "question": r.meta.get("question"),
+            "t_start": r.t_start,
+            "t_end": r.t_end,
+        }
+        for r in gone
+    ]
+    if json_out:
+        print_json({"video_id": vid, "forgotten": rows})
+        return
     for r in rows:
-        when = ", ".join(f"{_fmt(a)}-{_fmt(b)}" for a, b in r["spans"][:6])
-        more = f" (+{len(r['spans']) - 6})" if len(r["spans"]) > 6 else ""
-        typer.echo(f"{r['name']} [{r['category']}]  {when}{more}")
-        for f in r["facts"]:
-            typer.echo(f"    - {f['text']}")
+        typer.echo(
+            f"forgot {r['id']}  {_fmt(r['t_start'])}-{_fmt(r['t_end'])}  "
+            f"{' '.join(str(r['fact']).split())}  (question: {r['question']})"
+        )
+    typer.echo(f"forgot {len(rows)} session fact{'s' if len(rows) != 1 else ''} of {vid}")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -343,12 +544,13 @@ def build_cmd(
             if summaries:
                 from vidsleuth.tools.models.factory import load_chat_model
 
-                chunks = memory["episodic"].list(vid, where={"producer": CHUNK_PRODUCER}, limit=1)
-                if chunks:
+                # the chunk version this build wrote (older versions stay until `store gc`)
+                version = memory["episodic"].latest_version(vid, CHUNK_PRODUCER)
+                if version is not None:
                     run = memory["episodic"].summarize(
                         vid,
                         load_chat_model(cfg),
-                        chunk_version=chunks[0].version,
+                        chunk_version=version,
                         segment_seconds=cfg.segment_seconds,
                     )
                     info["summaries"] = {
@@ -356,6 +558,7 @@ def build_cmd(
                         "cached": run.cached,
                         "model_calls": run.model_calls,
                         "failures": run.failures,
+                        "built_from": run.built_from,
                         "video": run.video.text if run.video is not None else None,
                     }
         finally:
@@ -364,8 +567,26 @@ def build_cmd(
         print_json(info)
         return
     sys.stderr.write("\n")
+    made: dict[str, Any] | None = info.pop("summaries", None)
     for k, v in info.items():
-        typer.echo(f"{k:24} {v}")
+        typer.echo(f"{k:24} {_plain(v)}")
+    if made is not None:
+        how = "cached" if made["cached"] else f"{made['model_calls']} model calls"
+        typer.echo(f"{'summary segments':24} {made['segments']} ({how})")
+        typer.echo(f"{'summary built from':24} {', '.join(made['built_from']) or 'nothing'}")
+        for failure in made["failures"]:
+            typer.echo(f"{'summary problem':24} {failure}")
+        if made["video"]:
+            typer.echo(f"{'summary':24} {' '.join(made['video'].split())}")
+
+
+def _plain(v: Any) -> str:
+    """A value as text a person reads (never a Python repr of a dict or list)."""
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_plain(x)}" for k, x in v.items()) or "-"
+    if isinstance(v, list | tuple):
+        return ", ".join(_plain(x) for x in v) or "-"
+    return "-" if v is None else str(v)
 
 
 def register(app: typer.Typer) -> None:
