@@ -278,7 +278,12 @@ class EpisodicMemory(VectorMemory):
         metas = [m for m in got["metadatas"] or [] if m.get("producer") == producer]
         if not metas:
             return None
-        return str(max(metas, key=lambda m: float(m.get("written_at") or 0.0))["version"])
+
+        def written(m: Any) -> float:
+            at = m.get("written_at")
+            return float(at) if isinstance(at, int | float) else 0.0
+
+        return str(max(metas, key=written)["version"])
 
     def write_chunks(
         self,
