@@ -10,9 +10,9 @@
   different segments spelled differently; the alias map is then applied to the segment captions
   before they are stored, so a search for the canonical name finds every segment.
 
-A summary is only as good as what it rests on: a segment with no speech, subtitles, on-screen text
-or captions is described without a model, as the list of what was detected there, and a video with
-none of them gets such a list as its summary, so no sentence is invented from labels.  Every
+A summary is only as good as what it rests on: a segment with no speech, subtitles or captions is
+described without a model (its on-screen text quoted, what was detected listed), and a video with
+none of them gets such a description as its summary, so no sentence is invented from labels.  Every
 segment and video record says what it was built from (``meta["built_from"]``).
 
 Versions chain: a segment version hashes the chat model id, the prompt text and the chunk version
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from vidsleuth.memory.labels import TEXT_SOURCES, LabelFloor, sources_of
+from vidsleuth.memory.labels import NARRATIVE_SOURCES, LabelFloor, sources_of
 from vidsleuth.memory.records import MemoryRecord, VectorMemory, record_id
 from vidsleuth.versions import version_of
 
@@ -185,6 +185,11 @@ PROMPT_HASH = hashlib.blake2b(
 ).hexdigest()
 
 
+#: what is summarised by a model and what is described without one (bumped when that changes, so
+#: stored summaries made under other rules are redone)
+SUMMARY_RULES = 2
+
+
 def apply_aliases(text: str, aliases: Sequence[Alias]) -> str:
     """Replace each alias (whole words, case-insensitive) by its canonical name, longest first."""
     for a in sorted(aliases, key=lambda a: -len(a.alias)):
@@ -232,17 +237,40 @@ def _labels(recs: Sequence[MemoryRecord]) -> dict[str, list[float]]:
     return dict(sorted(found.items(), key=lambda kv: (-kv[1][2], kv[1][0], kv[0])))
 
 
-def detected_only(recs: Sequence[MemoryRecord], *, times: bool = False, limit: int = 12) -> str:
-    """A description of chunks that hold no words, from their labels alone (no model)."""
-    labels = _labels(recs)
-    if not labels:
+def _screen_text(recs: Sequence[MemoryRecord]) -> list[str]:
+    """Distinct on-screen text lines of chunk texts, in time order."""
+    seen: list[str] = []
+    for r in recs:
+        for line in r.text.splitlines():
+            prefix, _, rest = line.partition(":")
+            if prefix.strip() == "ocr":
+                seen += [t for t in (x.strip() for x in rest.split(" | ")) if t and t not in seen]
+    return seen
+
+
+def described_without_model(
+    recs: Sequence[MemoryRecord], *, times: bool = False, limit: int = 12
+) -> str:
+    """What chunks without speech, subtitles or captions show: the text on screen, quoted, and
+    the detected labels, listed (no model, so nothing is made up)."""
+    texts, labels = _screen_text(recs), _labels(recs)
+    parts = ["No speech." if texts else "No speech or on-screen text."]
+    if texts:
+        quoted = ", ".join(f'"{t[:80]}"' for t in texts[:limit])
+        parts.append(
+            f"On screen: {quoted}"
+            + (f" and {len(texts) - limit} more." if len(texts) > limit else ".")
+        )
+    if labels:
+        shown = [
+            f"{name} ({_fmt_t(a)}-{_fmt_t(b)})" if times else name
+            for name, (a, b, _) in list(labels.items())[:limit]
+        ]
+        more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+        parts.append("Detected: " + ", ".join(shown) + more + ".")
+    if not texts and not labels:
         return "Nothing was heard, read or confidently detected."
-    shown = [
-        f"{name} ({_fmt_t(a)}-{_fmt_t(b)})" if times else name
-        for name, (a, b, _) in list(labels.items())[:limit]
-    ]
-    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
-    return "No speech or on-screen text. Detected: " + ", ".join(shown) + more + "."
+    return " ".join(parts)
 
 
 class EpisodicMemory(VectorMemory):
@@ -333,10 +361,14 @@ class EpisodicMemory(VectorMemory):
 
         If this exact (model, prompt, chunk version, segment length) was summarised before, the
         stored records are returned and no model is called.  Segments (and a video) without
-        words are described from their detected labels, without a model.
+        speech, subtitles or captions are described without a model.
         """
         seg_version = version_of(
-            model=chat.id, prompt=PROMPT_HASH, chunks=chunk_version, segment_seconds=segment_seconds
+            model=chat.id,
+            prompt=PROMPT_HASH,
+            rules=SUMMARY_RULES,
+            chunks=chunk_version,
+            segment_seconds=segment_seconds,
         )
         vid_version = seg_version
         if self.has_version(video_id, VIDEO_PRODUCER, vid_version):
@@ -376,8 +408,8 @@ class EpisodicMemory(VectorMemory):
             recs = groups[gi]
             s, e = recs[0].t_start, max(r.t_end for r in recs)
             seg_sources.append(sources_of(r.text for r in recs))
-            if not TEXT_SOURCES & set(seg_sources[-1]):
-                captions.append((s, e, SegmentCaption(summary=detected_only(recs)[:500])))
+            if not NARRATIVE_SOURCES & set(seg_sources[-1]):
+                captions.append((s, e, SegmentCaption(summary=described_without_model(recs)[:500])))
                 continue
             lines = [
                 f"[{_fmt_t(r.t_start)}] " + r.text.replace("\n", "; ") for r in recs[:max_lines]
@@ -405,9 +437,9 @@ class EpisodicMemory(VectorMemory):
                 cap = SegmentCaption.model_validate(res.parsed.model_dump())
             captions.append((s, e, cap))
 
-        if not TEXT_SOURCES & set(run.built_from):
-            # nothing in words anywhere: a model would only string labels into a story
-            text = detected_only(chunks, times=True)[:1500]
+        if not NARRATIVE_SOURCES & set(run.built_from):
+            # nothing tells what happens: a model would only string labels and titles into a story
+            text = described_without_model(chunks, times=True)[:1500]
             self._store_summary(
                 video_id, chat.id, run, captions, seg_sources, VideoSummary(summary=text)
             )
@@ -463,7 +495,7 @@ class EpisodicMemory(VectorMemory):
                     version=seg_version,
                     meta={
                         "names": "; ".join(names),
-                        "model": model_id if TEXT_SOURCES & set(sources) else "none",
+                        "model": model_id if NARRATIVE_SOURCES & set(sources) else "none",
                         "built_from": ", ".join(sources),
                     },
                 )

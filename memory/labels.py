@@ -63,8 +63,10 @@ SOURCE_NAMES = {
     "objects": "objects",
     "tags": "tags",
 }
-#: sources that say something in words (a summary may be written from them by a model)
-TEXT_SOURCES = frozenset({"speech", "subtitles", "text on screen", "captions"})
+#: sources that tell what happens (a model may write a summary from them); on-screen text alone
+#: is quoted and labels are listed, because a small model strings them into invented stories
+#: (measured on Big Buck Bunny's title cards: "a man and a woman watching a movie")
+NARRATIVE_SOURCES = frozenset({"speech", "subtitles", "captions"})
 
 
 def sources_of(texts: Iterable[str]) -> list[str]:

@@ -1,9 +1,9 @@
 """Memory that reads like the video: closed-set labels below their calibrated floor never become
 memory texts, entities or summary sentences; a summary says what it was built from and, with no
-words in the video, is a list of what was detected (no model call); ``memory entities`` is a
-filterable table or JSON; ``memory forget`` deletes session facts; a write reads like a write in
-the live trace.  Logic tests over a real embedded Chroma store with the hashing embedder; the
-real-clip test (slow) runs the real taggers."""
+speech, subtitles or captions, quotes the on-screen text and lists what was detected (no model);
+``memory entities`` is a filterable table or JSON; ``memory forget`` deletes session facts; a
+write reads like a write in the live trace.  Logic tests over a real embedded Chroma store with
+the hashing embedder; the real-clip test (slow) runs the real taggers."""
 
 from __future__ import annotations
 
@@ -155,6 +155,23 @@ def test_summary_without_words_lists_what_was_detected(store: ChromaStore) -> No
     assert run.video.meta["built_from"] == "objects, tags" and run.video.meta["model"] == "none"
     assert [s.text for s in run.segments][1] == "No speech or on-screen text. Detected: dog."
     assert "fireboat" not in run.video.text and floor.tag > 0.3
+
+
+def test_title_cards_are_quoted_not_narrated(store: ChromaStore) -> None:
+    """On-screen text without speech (Big Buck Bunny's titles) is quoted, never a story."""
+    ep = EpisodicMemory(store, EMB)
+    obs = [
+        o(18.0, "object", label="bird", score=0.8),
+        o(22.0, "ocr", "THE PEACH OPEN MOVIE PROJECT"),
+        o(22.5, "ocr", "PRESENTS"),
+    ]
+    version, _ = ep.write_chunks(VID, obs, chunk_spans(30.0))
+    run = ep.summarize(VID, NoModel(), chunk_version=version)
+    assert run.built_from == ["text on screen", "objects"] and run.model_calls == 0
+    assert run.video is not None and run.video.text == (
+        'No speech. On screen: "THE PEACH OPEN MOVIE PROJECT", "PRESENTS". '
+        "Detected: bird (00:16.0-00:20.0)."
+    )
 
 
 def test_summary_with_words_says_what_it_was_built_from(store: ChromaStore) -> None:
