@@ -127,3 +127,24 @@ def test_search_with_the_default_text_embedder(tmp_path: Path, capsys) -> None:
         str(tmp_path),
     )
     assert code == 0 and "chef slices onions" in out and "dog" not in out
+
+
+def test_memory_build_reports_wall_time_of_the_whole_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``seconds`` is the whole command; indexing is ``index_seconds``, a part of it."""
+    from agent_world import make_tiny_video
+
+    monkeypatch.setenv("VIDSLEUTH_PERCEIVERS", "subtitles")  # no perception models to load
+    video = make_tiny_video(tmp_path / "tiny.mp4")
+    store = str(tmp_path / "store")
+    code, out, err = _run(
+        capsys, "memory", "build", str(video), "--store", store, "--no-summaries", "--json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["seconds"] >= doc["index_seconds"] > 0
+    code, out, err = _run(capsys, "memory", "build", str(video), "--store", store, "--no-summaries")
+    assert code == 0, err
+    assert "{" not in out and out.splitlines()[0].startswith("video_id")
+    assert "index_seconds" in out and err.strip() == ""

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -525,16 +526,15 @@ def build_cmd(
     Every layer is cached: a second run computes nothing.
     """
     from vidsleuth.agent.indexing import prepare_video
+    from vidsleuth.agent.progress import ProgressReporter
     from vidsleuth.memory.episodic import CHUNK_PRODUCER
     from vidsleuth.memory.store import Store, check_video
     from vidsleuth.tools.builtin import open_memory
 
+    t0 = time.perf_counter()
     cfg = settings(store=store)
     check_video(video)  # before the store and the memory are opened, locked or created
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if not json_out and sys.stderr.isatty():
-            sys.stderr.write(f"\r{stage}: {done}/{total}   ")
+    progress = ProgressReporter(prefix="memory build", quiet=json_out)
 
     with Store.open(cfg.store) as st:
         memory = open_memory(cfg)
@@ -563,10 +563,13 @@ def build_cmd(
                     }
         finally:
             memory["chroma"].close()
+            progress.close()
+    # every duration reported is wall time of the whole command; indexing is one part of it
+    info["index_seconds"] = info.pop("seconds")
+    info["seconds"] = round(time.perf_counter() - t0, 3)
     if json_out:
         print_json(info)
         return
-    sys.stderr.write("\n")
     made: dict[str, Any] | None = info.pop("summaries", None)
     for k, v in info.items():
         typer.echo(f"{k:24} {_plain(v)}")
