@@ -538,17 +538,7 @@ def scan_unseen(ctx: ToolContext, inp: ScanArgs) -> Findings:
     ]
     left_unseen = len(unseen_chunks(ctx))
     return Findings(
-        findings=[
-            Finding(
-                t_start=h["t_start"],
-                t_end=h["t_end"],
-                kind=h["kind"],
-                text=h["text"],
-                score=h["score"],
-                source="scan_unseen",
-            )
-            for h in hits[:20]
-        ],
+        findings=[_located(h, "scan_unseen") for h in hits[:20]],
         frames_decoded=len(unseen),
         note=f"perceived {len(unseen)} more chunk(s); {left_unseen} not perceived yet",
     )
@@ -606,6 +596,18 @@ def look_at_frames(ctx: ToolContext, inp: LookArgs) -> Findings:
     )
 
 
+def _located(hit: dict[str, Any], source: str) -> Finding:
+    """A located moment (:func:`vidsleuth.tools.evidence.locate`) as a finding."""
+    return Finding(
+        t_start=hit["t_start"],
+        t_end=hit["t_end"],
+        kind=hit["kind"],
+        text=hit["text"],
+        score=hit["score"],
+        source=source,
+    )
+
+
 def _label_similarity(ctx: ToolContext) -> Any:
     """How near a query is to a label, by the text embedder (loaded once per session)."""
 
@@ -633,16 +635,6 @@ def find_mentions(ctx: ToolContext, inp: MentionArgs) -> Findings:
 
     hits = evidence.locate(moments, inp.query, inp.kinds, _label_similarity(ctx))
     return Findings(
-        findings=[
-            Finding(
-                t_start=h["t_start"],
-                t_end=h["t_end"],
-                kind=h["kind"],
-                text=h["text"],
-                score=h["score"],
-                source="find_mentions",
-            )
-            for h in hits[: inp.k]
-        ],
+        findings=[_located(h, "find_mentions") for h in hits[: inp.k]],
         note=f"{len(hits)} moment(s) of {len(moments.items)}",
     )

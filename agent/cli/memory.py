@@ -34,6 +34,22 @@ VideoArg = Annotated[str, typer.Argument(help="video file, video id or unique id
 _VIDEO_ID = re.compile(r"^[vf][0-9a-f]{20}$")
 
 
+def _video_id_or_memory_only(cfg: Any, video: str) -> str | None:
+    """The store's id for ``video``; None for a well-formed id that only the memory may know
+    (its frames were removed).  Never creates a memory: without one that error is raised."""
+    from vidsleuth.errors import StoreError
+    from vidsleuth.memory.chroma import chroma_dir
+
+    try:
+        return _video_id(cfg, video)
+    except StoreError:
+        if not _VIDEO_ID.match(video) or (
+            cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir()
+        ):
+            raise
+        return None
+
+
 def _video_id(cfg: Settings, ref: str, memory: ChromaStore | None = None) -> str:
     """A path or (prefix of a) registered id -> the video id; an id only memory knows is kept.
 
@@ -87,8 +103,8 @@ def search_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Rank a video's memory records by similarity to TEXT."""
-    from vidsleuth.errors import ConfigError, StoreError
-    from vidsleuth.memory.chroma import chroma_dir, open_memory_store
+    from vidsleuth.errors import ConfigError
+    from vidsleuth.memory.chroma import open_memory_store
     from vidsleuth.memory.episodic import EpisodicMemory
     from vidsleuth.memory.records import VectorMemory, check_time_range
     from vidsleuth.memory.semantic import SemanticMemory
@@ -112,16 +128,7 @@ def search_cmd(
     cfg = settings(store=store, chroma_url=chroma_url)
     # The video is checked before the memory is opened (nothing is locked or written for a bad
     # one); only a well-formed id the index does not know is looked up in the memory itself.
-    vid: str | None
-    try:
-        vid = _video_id(cfg, video)
-    except StoreError:
-        # an id only the memory knows (its frames were removed); never create a memory for it
-        if not _VIDEO_ID.match(video) or (
-            cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir()
-        ):
-            raise
-        vid = None
+    vid = _video_id_or_memory_only(cfg, video)
     embedder = load_image_embedder(cfg) if kind == "visual" else load_text_embedder(cfg)
     with open_memory_store(cfg) as cs:
         if vid is None:
@@ -351,7 +358,6 @@ def forget_cmd(
 ) -> None:
     """Delete session facts (what ``remember_fact`` and earlier answers wrote) of a video: all,
     those of one question, or one by id.  Prints what it deleted."""
-    from vidsleuth.errors import StoreError
     from vidsleuth.memory.chroma import chroma_dir, open_memory_store
     from vidsleuth.memory.records import InvalidQuery
     from vidsleuth.memory.semantic import SemanticMemory
@@ -361,14 +367,7 @@ def forget_cmd(
     if sum([everything, question is not None, fact_id is not None]) != 1:
         raise InvalidQuery("say what to forget: --all, --question TEXT or --id ID (one)")
     cfg = settings(store=store, chroma_url=chroma_url)
-    try:
-        vid = _video_id(cfg, video)
-    except StoreError:
-        if not _VIDEO_ID.match(video) or (
-            cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir()
-        ):
-            raise
-        vid = None
+    vid = _video_id_or_memory_only(cfg, video)
     if cfg.chroma_url is None and not chroma_dir(cfg.store).is_dir():
         gone: list[Any] = []  # no memory yet: nothing to forget, nothing created
         if not everything:
