@@ -129,7 +129,10 @@ class Settings(BaseSettings):
         None, description="Chroma server URL (http://host:port); unset: embedded store, one writer"
     )
     chroma_lock_timeout: float = Field(
-        30.0, ge=0, description="seconds to wait for the embedded store's single-writer lock"
+        30.0,
+        ge=0,
+        description="seconds to wait for the embedded store's lock, taken per batch of reads "
+        "or writes (two builds on one store take turns)",
     )
     # Closed-set labels become memory (chunk texts, entities, summaries) only where they are more
     # likely right than noise.  Calibrated by vidsleuth.evals.fit_label_confidence on every real
