@@ -271,3 +271,22 @@ def test_perceive_video_stores_and_reuses(shared_videos: Path, tmp_path: Path) -
         tags_version = first["perceivers"]["tags"]["version"]
         feats = store.get_array(rec.video_id, "tags", tags_version, f"features/{plan.chunks[0].id}")
         assert feats is not None and feats.shape == (1, 1280)
+
+
+def test_the_silence_gate_keeps_speech_and_skips_silence(tmp_path: Path) -> None:
+    """Only audio louder than the gate goes to the VAD; the speech found is the same."""
+    from vidsleuth.tools.perception.speech import SAMPLE_RATE, SpeechPerceiver, loud_regions
+
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(SAMPLE_RATE * 20) * 10 ** (-56 / 20)).astype(np.float32)
+    t = np.arange(SAMPLE_RATE * 2) / SAMPLE_RATE
+    audio[SAMPLE_RATE * 8 : SAMPLE_RATE * 10] += (0.1 * np.sin(2 * np.pi * 440 * t)).astype(
+        np.float32
+    )
+    assert loud_regions(audio, -50.0) == [(7.5, 10.5)]
+    assert loud_regions(audio, -70.0) == [(0.0, 20.0)]
+    video, _, _ = _packaged_speech_video(tmp_path, offset=5.0)
+    gated = SpeechPerceiver().perceive_audio(video)
+    plain = SpeechPerceiver(gate_db=None).perceive_audio(video)
+    assert [o.text for o in gated] == [o.text for o in plain]
+    assert [round(o.t_start, 1) for o in gated] == [round(o.t_start, 1) for o in plain]

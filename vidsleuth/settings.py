@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     object_min_score: float = Field(0.3, gt=0, le=1, description="YOLO detection threshold")
     tags_top_k: int = Field(5, ge=1, le=50, description="ImageNet labels kept per frame")
     speech_window_s: float = Field(600.0, gt=0, description="audio decoded and cached per unit")
+    speech_gate_db: float = Field(
+        -50.0,
+        ge=-120,
+        le=0,
+        description="audio quieter than this (dBFS per 0.5 s) is skipped before voice activity "
+        "detection (-120: every sample goes to it)",
+    )
     ask_index: Literal["quick", "full"] = Field(
         "quick",
         description="what `ask` perceives on a video not indexed yet: quick (keyframes and the "

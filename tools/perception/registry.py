@@ -58,7 +58,7 @@ def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
     s = settings or Settings()
     params = (
         f"{s.ocr_engine}|{s.perception_max_side}|{s.object_min_score}|{s.tags_top_k}"
-        f"|{s.ocr_det_side}|{s.ocr_reuse_diff}"
+        f"|{s.ocr_det_side}|{s.ocr_reuse_diff}|{s.speech_gate_db}"
     )
     if name == "caption":
         from vidsleuth.tools.perception.caption import caption_params
@@ -92,7 +92,7 @@ def make_perceiver(name: str, settings: Settings | None = None) -> Perceiver:
     elif name == "speech":
         from vidsleuth.tools.perception.speech import SpeechPerceiver
 
-        perceiver = SpeechPerceiver()
+        perceiver = SpeechPerceiver(gate_db=s.speech_gate_db)
     elif name == "caption":
         from vidsleuth.tools.perception.caption import CaptionPerceiver
 

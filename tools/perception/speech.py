@@ -103,6 +103,32 @@ def _merge(
     return merged
 
 
+def loud_regions(
+    audio: np.ndarray, gate_db: float, *, frame_s: float = 0.5, pad_s: float = 0.5
+) -> list[tuple[float, float]]:
+    """Seconds of ``audio`` louder than ``gate_db`` dBFS (RMS per ``frame_s``), padded by
+    ``pad_s`` and merged.
+
+    Voice activity detection costs about 20 s an hour of audio on two cores, most of it spent
+    on silence; speech quieter than the gate (-50 dBFS by default, 20 dB under a quiet voice)
+    is not transcribed reliably anyway, so only the loud regions go to the VAD.
+    """
+    n = int(SAMPLE_RATE * frame_s)
+    if len(audio) < n:
+        return [(0.0, len(audio) / SAMPLE_RATE)] if len(audio) else []
+    frames = audio[: len(audio) // n * n].astype(np.float64).reshape(-1, n)
+    level = 10 * np.log10((frames**2).mean(axis=1) + 1e-20)
+    loud = np.flatnonzero(level > gate_db)
+    if len(audio) % n and float(np.abs(audio[len(frames) * n :]).max()) > 10 ** (gate_db / 20):
+        loud = np.append(loud, len(frames))
+    end = len(audio) / SAMPLE_RATE
+    spans = [
+        (max(0.0, float(i) * frame_s - pad_s), min(end, float(i + 1) * frame_s + pad_s))
+        for i in loud
+    ]
+    return _merge(spans, gap=0.0, longest=float("inf"))
+
+
 class SpeechPerceiver:
     """Transcript segments (``kind="speech"``) with times tightened to their first/last word."""
 
@@ -114,12 +140,14 @@ class SpeechPerceiver:
         *,
         beam_size: int = 1,
         vad_threshold: float = 0.5,
+        gate_db: float | None = -50.0,
         threads: int | None = None,
         model: Asset = WHISPER_TINY_EN,
         vad: Asset = SILERO_VAD,
     ) -> None:
         self.beam_size = beam_size
         self.vad_threshold = vad_threshold
+        self.gate_db = gate_db
         self.threads = threads or min(2, os.cpu_count() or 1)
         self.model_asset = model
         self.vad_asset = vad
@@ -132,6 +160,7 @@ class SpeechPerceiver:
             vad=self.vad_asset.sha256,
             beam_size=self.beam_size,
             vad_threshold=self.vad_threshold,
+            gate_db=self.gate_db,
             language="en",
         )
 
@@ -160,14 +189,27 @@ class SpeechPerceiver:
         self._vad()
 
     def speech_regions(self, audio: np.ndarray) -> list[tuple[float, float]]:
-        """Seconds (from the start of ``audio``) where Silero hears speech."""
+        """Seconds (from the start of ``audio``) where Silero hears speech (only the regions
+        louder than the silence gate are given to it, see :func:`loud_regions`)."""
+        if len(audio) < SAMPLE_RATE // 4:
+            return []
+        pieces = [(0.0, len(audio) / SAMPLE_RATE)]
+        if self.gate_db is not None:
+            pieces = loud_regions(audio, self.gate_db)
+        out: list[tuple[float, float]] = []
+        for a, b in pieces:
+            piece = audio[int(a * SAMPLE_RATE) : math.ceil(b * SAMPLE_RATE)]
+            out += [(a + s, a + e) for s, e in self._vad_regions(piece)]
+        return out
+
+    def _vad_regions(self, audio: np.ndarray) -> list[tuple[float, float]]:
         if len(audio) < SAMPLE_RATE // 4:
             return []
         import torch
         from silero_vad import get_speech_timestamps
 
         stamps = get_speech_timestamps(
-            torch.from_numpy(audio),
+            torch.from_numpy(np.ascontiguousarray(audio)),
             self._vad(),
             threshold=self.vad_threshold,
             sampling_rate=SAMPLE_RATE,
