@@ -240,6 +240,7 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     pending = state.get("pending_stop", "")
     earlier = earlier_answers(state)
     schemas = [t.schema() for t in offered(deps)]
+    reading = state.get("reading") or {}
     model_ok = False
     for g in groups[: s.agent_map_groups]:
         if routing.tokens_left(deps) <= 0:
@@ -254,15 +255,27 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
             continue
         model_ok = True
         cited, grounded = routing.cited_finding(g, float(parsed.time_s))
+        answer = str(parsed.answer).strip()
+        # An option must be read, heard or seen in the evidence to be chosen from it: a line of
+        # text or speech by its words; a thing by its words, or by a sighting (a label, a
+        # caption) that may show it without naming it.  A vote the evidence cannot bear counts
+        # little: small models pick an option while reading unrelated evidence.
+        supported = True
+        kind_of_options = reading.get("options_are")
+        if options and kind_of_options in ("sentences", "things") and answer in LETTERS:
+            i = LETTERS.index(answer)
+            if i < len(options) and routing.option_support(g, options[i]) < 0.5:
+                supported = kind_of_options == "things" and routing.has_sightings(g)
         partials.append(
             {
-                "answer": str(parsed.answer).strip(),
+                "answer": answer,
                 "confidence": float(parsed.confidence),
                 "t_start": float(cited["t_start"]),
                 "t_end": float(cited["t_end"]),
                 "kind": str(cited.get("kind", "")),
                 "basis": str(cited.get("basis") or cited.get("kind", "")),
                 "grounded": grounded,
+                "supported": supported,
                 "why": parsed.why or "",
                 "group": g["key"],
                 "group_score": g["score"],

@@ -193,7 +193,14 @@ def reading_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[BaseM
             list[one_of(SHOWS_AS)],  # type: ignore[misc]
             Field(description="how the target would show in the video", max_length=3),
         ),
-        options_are=(one_of(OPTION_KINDS), Field(description="what the options are")),
+        options_are=(
+            one_of(OPTION_KINDS),
+            Field(
+                description="what the options are: things (objects, people, places, colours, "
+                "names), times (clock times), numbers (counts), sentences (lines of text or "
+                "speech, as written or said)"
+            ),
+        ),
         search=(
             list[str],
             Field(description="up to 3 short search phrases", max_length=3),

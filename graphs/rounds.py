@@ -16,6 +16,7 @@ from vidsleuth.graphs import arithmetic, prompts, routing
 from vidsleuth.graphs.calls import by_role, call_key
 from vidsleuth.graphs.deps import AgentDeps
 from vidsleuth.graphs.state import AgentState
+from vidsleuth.tools.evidence import TEXT_KINDS
 
 
 def guess_options_are(options: Sequence[str]) -> str:
@@ -50,6 +51,12 @@ def reading_of(parsed: Any, question: str, options: Sequence[str]) -> dict[str, 
         r["shows_as"] = shows or ["any"]
         oa = str(getattr(parsed, "options_are", ""))
         if options and oa in prompts.OPTION_KINDS and oa != "none":
+            # Clock times and digits have a form that can be checked: options that are times
+            # or digits are read as such, and options called times that are not (a small model
+            # reads "how many times" as times) are read as what they look like.
+            form = r["options_are"]
+            if form in ("times", "numbers") or oa == "times":
+                oa = form
             r["options_are"] = oa
         r["search"] = [" ".join(str(p).split())[:80] for p in getattr(parsed, "search", []) or []]
         r["search"] = [p for p in r["search"] if p][:3]
@@ -87,8 +94,13 @@ def default_first_round(
         # Options that are things or sentences are looked for themselves; options that are
         # clock times or bare counts are answered by arithmetic on the target instead.
         if guess_options_are(options) == "things":
+            # Options that are lines of text or speech are looked for as text or speech: a
+            # scene label sharing one of their words ("beacon") is no sighting of a line.
+            lines = reading.get("options_are") == "sentences"
             for i, o in enumerate(options):
                 a: dict[str, Any] = {"query": o, "k": 20}
+                if lines:
+                    a["kinds"] = list(TEXT_KINDS)
                 calls.append({"tool": loc, "args": a, "why": "default", "tag": f"option:{i}"})
     return calls
 

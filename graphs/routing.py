@@ -104,10 +104,45 @@ def _basis(p: dict[str, Any]) -> str:
     return str(p.get("basis") or p.get("kind") or "")
 
 
+#: observation kinds that show a thing without naming it in words
+SIGHT_KINDS = frozenset({"object", "tag", "colour", "caption"})
+
+
+def trust(p: dict[str, Any]) -> float:
+    """How much of a partial's stated confidence counts: half when its citation matched no
+    evidence line (``grounded`` False), a fifth when it chose an option its evidence cannot bear
+    (``supported`` False: see the map node)."""
+    t = 1.0 if p.get("grounded", True) else 0.5
+    return t * (1.0 if p.get("supported", True) else 0.2)
+
+
+def option_support(group: dict[str, Any], option: str) -> float:
+    """The largest share of ``option``'s words that one observation of the group holds.
+
+    Lines that restate the options (the arithmetic summaries) and the agent's own earlier
+    answers are not observations and do not count."""
+    want = _tokens(option)
+    if not want:
+        return 1.0
+    best = 0.0
+    for f in group["findings"]:
+        if str(f.get("source", "")).startswith("arithmetic") or is_remembered_answer(f):
+            continue
+        best = max(best, len(want & _tokens(str(f.get("text", "")))) / len(want))
+    return best
+
+
+def has_sightings(group: dict[str, Any]) -> bool:
+    """Whether the group holds something seen rather than read or heard (a detector or scene
+    label, a full-frame colour, a VLM caption)."""
+    return any(str(f.get("kind", "")) in SIGHT_KINDS for f in group["findings"])
+
+
 def vote(
     partials: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]]
 ) -> tuple[str, list[dict[str, Any]], StopFeatures]:
-    """Merge partial answers: weight = stated confidence x (0.5 + group retrieval score), each
+    """Merge partial answers: weight = stated confidence x :func:`trust` x (0.5 + group
+    retrieval score), each
     piece of evidence counted once per answer (partials citing the same moment for the same
     answer are one vote: the strongest).
 
@@ -120,7 +155,7 @@ def vote(
         key = normalise_answer(str(p["answer"]))
         if not key:
             continue
-        stated = max(0.0, float(p["confidence"])) * (1.0 if p.get("grounded", True) else 0.5)
+        stated = max(0.0, float(p["confidence"])) * trust(p)
         w = stated * (0.5 + max(0.0, float(p.get("group_score") or 0.0)))
         cite = (round(float(p["t_start"]), 1), round(float(p["t_end"]), 1))
         best[(key, cite)] = max(best.get((key, cite), 0.0), w)
@@ -142,9 +177,7 @@ def vote(
     support = [p for p in partials if normalise_answer(str(p["answer"])) == win]
     total = sum(weights.values())
     agreement = weights[win] / total if total > 0 else 1.0 / len(weights)
-    stated = max(
-        float(p["confidence"]) * (1.0 if p.get("grounded", True) else 0.5) for p in support
-    )
+    stated = max(float(p["confidence"]) * trust(p) for p in support)
     s_win = best_score(win)
     spans = [(float(p["t_start"]), float(p["t_end"])) for p in support]
     others = [

@@ -29,7 +29,9 @@ from vidsleuth.tools.models.testing import ScriptedChatModel
 from vidsleuth.tools.registry import ToolRegistry, tool
 
 
-def run(replies, *, registry=None, q=QUESTION, options=OPTIONS, budget=None, **overrides):
+def run(
+    replies, *, registry=None, q=QUESTION, options=OPTIONS, budget=None, state=None, **overrides
+):
     s = Settings(store="/nonexistent-never-opened", **overrides)
     chat = ScriptedChatModel(replies) if not isinstance(replies, ScriptedChatModel) else replies
     b = budget or Budget(
@@ -42,8 +44,10 @@ def run(replies, *, registry=None, q=QUESTION, options=OPTIONS, budget=None, **o
     g = build_graph(InMemorySaver())
     cfg = {"configurable": {"thread_id": "t"}, "recursion_limit": 200}
     out = g.invoke({"question": q, "options": options, "video_id": "v1"}, cfg, context=deps)
-    trace = g.get_state(cfg).values["trace"]
-    return out, ctx.usage, chat, trace
+    values = g.get_state(cfg).values
+    if state is not None:
+        state.update(values)  # every channel, not only the output's
+    return out, ctx.usage, chat, values["trace"]
 
 
 def test_confident_needle_answer_in_one_round():
@@ -371,3 +375,60 @@ def test_nothing_located_falls_back_to_scanning_what_was_not_perceived():
     assert any(str(t.get("decision", "")).startswith("default: scan") for t in trace)
     assert out["answer"] == "C" and usage.frames_decoded == 40
     assert out["evidence"][0]["t_start"] == NEEDLE_T + 4
+
+
+def test_map_marks_a_chosen_line_its_evidence_does_not_hold():
+    read = reading("warehouse 17", options_are="sentences")
+    state: dict = {}
+    replies = [brain({"NINE": "B", "closed": "D"}, read=read)] * 20
+    out, _, _, _ = run(replies, state=state, agent_map_groups=4)
+    by_answer = {p["answer"]: p for p in state["partials"] if p.get("source") == "model"}
+    assert by_answer["B"]["supported"] is True  # 'at nine' is read in its evidence
+    assert (
+        by_answer["D"]["supported"] is False
+    )  # 'at midnight' picked reading 'warehouse 12 closed'
+    assert out["answer"] == "B"
+
+
+def test_map_lets_a_sighting_support_a_thing_it_does_not_name():
+    read = reading("a vehicle", options_are="things", search=["truck", "warehouse 12 closed"])
+    state: dict = {}
+    replies = [brain({"truck": "C", "closed": "D"}, read=read)] * 20
+    opts = ["a boat", "a plane", "a lorry", "a bicycle"]
+    run(replies, q="Which vehicle is seen?", options=opts, state=state, agent_map_groups=6)
+    by_answer = {p["answer"]: p for p in state["partials"] if p.get("source") == "model"}
+    assert by_answer["C"]["supported"] is True  # the detector saw a truck: a lorry
+    assert by_answer["D"]["supported"] is False  # text about a warehouse shows no bicycle
+
+
+def test_the_reading_of_the_options_is_checked_against_their_form():
+    from types import SimpleNamespace
+
+    from vidsleuth.graphs.rounds import reading_of
+
+    def read(options_are, options):
+        parsed = SimpleNamespace(kind="how_many", target="x", options_are=options_are)
+        return reading_of(parsed, "How many times is x said?", options)["options_are"]
+
+    assert read("times", ["2", "3", "1", "4"]) == "numbers"  # "how many times" is no clock
+    assert read("things", ["2", "3", "1", "4"]) == "numbers"
+    assert read("times", ["00:01:00-00:02:00", "00:05:00-00:06:00"]) == "times"
+    assert read("times", ["red", "blue"]) == "things"
+    assert read("numbers", ["two", "three"]) == "numbers"  # spelled counts: the model's word
+    assert read("sentences", ["ever tried", "fail again"]) == "sentences"
+
+
+def test_options_that_are_lines_are_located_as_text_or_speech():
+    reg = world_registry(locate=True)
+    opts = ["at seven", "at nine", "at noon", "at midnight"]
+    for options_are, kinds in (
+        ("sentences", ["ocr", "speech", "subtitle", "caption"]),
+        ("things", None),
+    ):
+        read = reading("warehouse 17", options_are=options_are)
+        _, _, _, trace = run([brain({"NINE": "B"}, read=read)] * 20, registry=reg, options=opts)
+        located = [
+            t for t in trace if t.get("tool") == "find_mentions" and t["args"]["query"] in opts
+        ]
+        assert len(located) == 4
+        assert all(t["args"].get("kinds") == kinds for t in located)

@@ -126,3 +126,42 @@ def test_provenance_features_and_ungrounded_citations():
     assert loose.stated == pytest.approx(0.4)  # a citation matching no evidence is discounted
     w = Settings(store="/x").agent_stop_weights
     assert confidence(tag, w) < confidence(text, w)
+
+
+def test_a_line_chosen_without_its_words_in_the_evidence_counts_little():
+    from vidsleuth.graphs.routing import option_support
+
+    group = {
+        "findings": [
+            {"t_start": 5.0, "t_end": 6.0, "kind": "ocr", "text": "EXIT", "source": "read_text"},
+            {
+                "t_start": 0.0,
+                "t_end": 0.0,
+                "kind": "located",
+                "text": "option D 'it was the worst of times' not located anywhere in the video",
+                "source": "arithmetic:options",
+            },
+        ]
+    }
+    # the summary line restating the options is not evidence for them
+    assert option_support(group, "it was the worst of times") == 0.0
+    heard = {"findings": [{"t_start": 271, "t_end": 274, "text": "Ever tried, ever failed."}]}
+    assert option_support(heard, "ever tried ever failed") == 1.0
+    # two confident picks of a line nobody read or heard lose to one that was heard
+    partials = [
+        {**_p("D", 0.9, 36), "supported": False},
+        {**_p("D", 0.9, 40), "supported": False},
+        _p("C", 0.9, 271),
+    ]
+    win, _, f = vote(partials, [])
+    assert win == "C" and f.stated == pytest.approx(0.9)
+    assert vote([{**_p("D", 0.9, 36), "supported": False}], [])[2].stated == pytest.approx(0.18)
+
+
+def test_a_thing_may_be_seen_without_being_named():
+    from vidsleuth.graphs.routing import has_sightings, option_support
+
+    seen = {"findings": [{"t_start": 1, "t_end": 2, "kind": "tag", "text": "golden retriever"}]}
+    read = {"findings": [{"t_start": 1, "t_end": 2, "kind": "ocr", "text": "EXIT"}]}
+    assert option_support(seen, "a dog") == 0.0 and has_sightings(seen)
+    assert not has_sightings(read)
