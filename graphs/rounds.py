@@ -51,13 +51,12 @@ def reading_of(parsed: Any, question: str, options: Sequence[str]) -> dict[str, 
         r["shows_as"] = shows or ["any"]
         oa = str(getattr(parsed, "options_are", ""))
         if options and oa in prompts.OPTION_KINDS and oa != "none":
-            # Clock times and digits have a form that can be checked: options that are times
-            # or digits are read as such, and options called times that are not (a small model
-            # reads "how many times" as times) are read as what they look like.
+            # Clock times and digits have a form that can be checked: options that look like
+            # them are read as such whatever the model said (a small model reads "how many
+            # times" with options 2, 3, 1, 4 as times); other options keep the model's word
+            # ("at nine" may well be a time).
             form = r["options_are"]
-            if form in ("times", "numbers") or oa == "times":
-                oa = form
-            r["options_are"] = oa
+            r["options_are"] = form if form in ("times", "numbers") else oa
         r["search"] = [" ".join(str(p).split())[:80] for p in getattr(parsed, "search", []) or []]
         r["search"] = [p for p in r["search"] if p][:3]
         r["by"] = "model"

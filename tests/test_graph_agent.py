@@ -413,7 +413,7 @@ def test_the_reading_of_the_options_is_checked_against_their_form():
     assert read("times", ["2", "3", "1", "4"]) == "numbers"  # "how many times" is no clock
     assert read("things", ["2", "3", "1", "4"]) == "numbers"
     assert read("times", ["00:01:00-00:02:00", "00:05:00-00:06:00"]) == "times"
-    assert read("times", ["red", "blue"]) == "things"
+    assert read("times", ["at nine", "at ten"]) == "times"  # worded times: the model's word
     assert read("numbers", ["two", "three"]) == "numbers"  # spelled counts: the model's word
     assert read("sentences", ["ever tried", "fail again"]) == "sentences"
 
