@@ -128,7 +128,12 @@ def option_support(group: dict[str, Any], option: str) -> float:
     for f in group["findings"]:
         if str(f.get("source", "")).startswith("arithmetic") or is_remembered_answer(f):
             continue
-        best = max(best, len(want & _tokens(str(f.get("text", "")))) / len(want))
+        # OCR often merges words ("HANGAR9LOCKS"): a word of 3 letters or more counts when it
+        # is inside the text, a shorter one only as a word of its own
+        words = _TOKEN.findall(str(f.get("text", "")).lower())
+        joined, alone = "".join(words), set(words)
+        got = sum(w in alone or (len(w) >= 3 and w in joined) for w in want)
+        best = max(best, got / len(want))
     return best
 
 

@@ -147,6 +147,8 @@ def test_a_line_chosen_without_its_words_in_the_evidence_counts_little():
     assert option_support(group, "it was the worst of times") == 0.0
     heard = {"findings": [{"t_start": 271, "t_end": 274, "text": "Ever tried, ever failed."}]}
     assert option_support(heard, "ever tried ever failed") == 1.0
+    merged = {"findings": [{"t_start": 1, "t_end": 2, "text": "HANGAR9LOCKS ATMIDNIGHT"}]}
+    assert option_support(merged, "HANGAR 9 LOCKS AT MIDNIGHT") == 0.6  # OCR merged the words
     # two confident picks of a line nobody read or heard lose to one that was heard
     partials = [
         {**_p("D", 0.9, 36), "supported": False},
