@@ -334,6 +334,24 @@ def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "decid
         ):
             evidence.append(e)
     stop = routing.stop_reason(deps, conf, rounds, state.get("pending_stop", ""))
+    if (
+        s.agent_stop_when_stable
+        and not stop
+        and winner
+        and rounds >= 2
+        and winner == state.get("answer")
+    ):
+        # Another round of looking found nothing against the answer: more rounds of the same
+        # would only add the small model's guesses about unrelated evidence.
+        fresh = [p for p in by_model if p.get("round") == rounds]
+        against = [
+            p
+            for p in fresh
+            if routing.normalise_answer(str(p["answer"]))
+            not in ("", routing.normalise_answer(winner))
+        ]
+        if not against:
+            stop = "stable"
     update = {
         "round": rounds,
         "answer": winner,

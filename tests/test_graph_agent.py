@@ -191,7 +191,12 @@ def test_budgets_stop_a_model_that_never_answers():
             )
         return brain({"NINE": "B"}, conf=0.1)(messages)
 
-    out, _usage, _, trace = run([always_call] * 200, agent_max_rounds=4, agent_stop_threshold=0.999)
+    out, _usage, _, trace = run(
+        [always_call] * 200,
+        agent_max_rounds=4,
+        agent_stop_threshold=0.999,
+        agent_stop_when_stable=False,
+    )
     assert out["stop_reason"] == "max_rounds"
     assert len([t for t in trace if t.get("node") == "reduce"]) == 4
 
@@ -432,3 +437,19 @@ def test_options_that_are_lines_are_located_as_text_or_speech():
         ]
         assert len(located) == 4
         assert all(t["args"].get("kinds") == kinds for t in located)
+
+
+def test_a_round_that_finds_nothing_against_the_answer_ends_the_question():
+    look = {
+        "action": "call",
+        "calls": [{"tool": "read_text", "args": {"t_start": 600, "t_end": 604}}],
+    }
+    replies = [brain({"NINE": "B"}, conf=0.3, decide=[json.dumps(look)] * 3)] * 30
+    out, _, _, trace = run(replies, agent_stop_threshold=0.99)
+    assert out["answer"] == "B" and out["stop_reason"] == "stable"
+    assert len([t for t in trace if t.get("node") == "reduce"]) == 2
+    # the new round read EXIT, and the model took it for D: keep looking
+    replies = [brain({"NINE": "B", "EXIT": "D"}, conf=0.3, decide=[json.dumps(look)] * 3)] * 30
+    out, _, _, trace = run(replies, agent_stop_threshold=0.99)
+    assert out["stop_reason"] != "stable"
+    assert len([t for t in trace if t.get("node") == "reduce"]) == 3

@@ -193,6 +193,11 @@ class Settings(BaseSettings):
         description="stop-rule logistic weights: bias, agreement, stated confidence, score "
         "margin, exact evidence, label evidence (fitted: vidsleuth.evals.fit_stop)",
     )
+    agent_stop_when_stable: bool = Field(
+        True,
+        description="stop (stop_reason stable) when a round after the first found nothing "
+        "against the answer so far",
+    )
     agent_top_k: int = Field(8, ge=1, description="candidate spans kept from retrieval")
     agent_map_groups: int = Field(2, ge=1, description="evidence groups answered per round")
     agent_group_lines: int = Field(16, ge=1, description="evidence lines in one map prompt")
