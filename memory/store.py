@@ -255,14 +255,27 @@ class Store:
         cls._check_format(root)
         (root / "locks").mkdir(exist_ok=True)
         db = root / "index.sqlite"
-        try:
-            conn = sqlite3.connect(db, timeout=120.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as err:
-            raise StoreError(storage_problem(db, err)) from err
-        return cls(root, conn)
+        # Two processes opening a new store at once race to switch it to WAL, and SQLite does
+        # not wait for the lock there ("database is locked" at once, whatever the timeout):
+        # the loser tries again for a while before it reports the problem.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                conn = sqlite3.connect(db, timeout=120.0, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.executescript(_SCHEMA)
+                except BaseException:
+                    conn.close()
+                    raise
+                return cls(root, conn)
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err).lower() or time.monotonic() > deadline:
+                    raise StoreError(storage_problem(db, err)) from err
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as err:
+                raise StoreError(storage_problem(db, err)) from err
 
     @staticmethod
     def _check_format(root: Path) -> None:

@@ -129,3 +129,32 @@ def test_two_processes_write_one_store(tmp_path: Path) -> None:
         assert all(st.get_json("vid", "p", "v", k)["pad"] == "x" * 2000 for k in keys)
     conn = sqlite3.connect(root / "index.sqlite")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_opening_a_new_store_waits_out_a_lost_race_to_wal(tmp_path, monkeypatch):
+    """Two processes opening a new store race to switch it to WAL, and SQLite reports the loser
+    'database is locked' at once, whatever the timeout: the loser tries again."""
+    import sqlite3
+
+    from vidsleuth.memory import store as store_mod
+
+    real_connect = sqlite3.connect
+    lost = {"n": 0}
+
+    class Racing:
+        def __init__(self, conn):
+            self._conn = conn
+
+        def execute(self, sql, *a):
+            if sql.startswith("PRAGMA journal_mode") and lost["n"] < 2:
+                lost["n"] += 1
+                raise sqlite3.OperationalError("database is locked")
+            return self._conn.execute(sql, *a)
+
+        def __getattr__(self, name):
+            return getattr(self._conn, name)
+
+    monkeypatch.setattr(store_mod.sqlite3, "connect", lambda *a, **k: Racing(real_connect(*a, **k)))
+    st = Store.open(tmp_path / "store")
+    assert lost["n"] == 2 and st.videos() == []
+    st.close()
