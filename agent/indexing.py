@@ -30,7 +30,7 @@ from vidsleuth.tools.perception.cache import stored_observations
 
 Progress = Callable[[str, int, int], None]
 
-__all__ = ["is_fully_indexed", "prepare_video", "quick_pick", "stored_observations"]
+__all__ = ["prepare_video", "quick_pick", "stored_observations"]
 
 
 def prepare_video(
@@ -48,7 +48,7 @@ def prepare_video(
     fully indexed or short (no more chunks than the quick pass's frame cap); the summary says
     which ran (``mode``) and what was computed.
     """
-    from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
+    from vidsleuth.memory.indexer import chunk_plan_for, index_video, is_fully_indexed, plan_key
     from vidsleuth.tools.perception.cache import perceive_video
     from vidsleuth.tools.perception.registry import parse_names
 
@@ -140,11 +140,6 @@ def write_visual_memory(
     return int(
         visual.add_vectors(video_id, spans, np.stack(vectors), level="chunk", version=tags.version)
     )
-
-
-def is_fully_indexed(store: Any, video_id: str, plan: Any, key: str) -> bool:
-    """Whether every chunk's frames are stored (a full ``index`` ran to the end)."""
-    return len(store.done_chunk_ids(video_id, key)) >= len(plan.chunks)
 
 
 def quick_pick(store: Any, record: Any, plan: Any, settings: Settings) -> _KeyframePick:

@@ -197,6 +197,12 @@ def _decode_and_store(
     return frames
 
 
+def is_fully_indexed(store: Store, video_id: str, plan: Any, key: str) -> bool:
+    """Whether every chunk of ``plan`` has its frames stored (a full index ran to the end):
+    what the learned retriever needs, and what tells ``ask`` to skip its quick pass."""
+    return len(store.done_chunk_ids(video_id, key)) >= len(plan.chunks)
+
+
 def _contiguous_runs(chunks: list[Any]) -> list[list[Any]]:
     """Split chunks (in plan order) into runs of consecutive indices."""
     runs: list[list[Any]] = []

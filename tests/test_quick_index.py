@@ -9,9 +9,9 @@ import io
 import pytest
 from conftest import counter_index, write_counter_video
 
-from vidsleuth.agent.indexing import is_fully_indexed, prepare_line, prepare_video, quick_pick
+from vidsleuth.agent.indexing import prepare_line, prepare_video, quick_pick
 from vidsleuth.agent.progress import ProgressReporter, format_seconds
-from vidsleuth.memory.indexer import chunk_plan_for, plan_key
+from vidsleuth.memory.indexer import chunk_plan_for, is_fully_indexed, plan_key
 from vidsleuth.memory.store import Store
 from vidsleuth.settings import Settings
 from vidsleuth.tools.perception.registry import make_perceiver

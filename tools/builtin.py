@@ -456,17 +456,19 @@ def can_look(ctx: ToolContext) -> bool:
 def can_retrieve(ctx: ToolContext) -> bool:
     """Whether ``retrieve_chunks`` can score this video: the learned retriever reads features of
     every chunk, which a full index stores and the quick first pass of ``ask`` does not."""
-    from vidsleuth.memory.indexer import plan_key
+    from vidsleuth.memory.indexer import is_fully_indexed, plan_key
 
     store = ctx.store
     if store is None or ctx.record is None:
         return False
     plan = _plan(ctx)
-    done = ctx.resource(
-        f"indexed:{ctx.video_id}",
-        lambda: len(store.done_chunk_ids(ctx.video_id, plan_key(plan, ctx.settings))),
+    key = plan_key(plan, ctx.settings)
+    return bool(
+        ctx.resource(
+            f"indexed:{ctx.video_id}",
+            lambda: is_fully_indexed(store, ctx.video_id, plan, key),
+        )
     )
-    return bool(done >= len(plan.chunks))
 
 
 def unseen_chunks(ctx: ToolContext, t_start: float = 0.0, t_end: float | None = None) -> list[Any]:
