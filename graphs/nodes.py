@@ -57,7 +57,12 @@ from vidsleuth.graphs.evidence import (
     ranked,
     span_of,
 )
-from vidsleuth.graphs.rounds import default_first_round, default_next_round, reading_of
+from vidsleuth.graphs.rounds import (
+    default_first_round,
+    default_next_round,
+    reading_of,
+    scan_call,
+)
 from vidsleuth.graphs.state import PER_QUESTION, REDUCED, AgentState, Finding
 from vidsleuth.graphs.stop import confidence
 from vidsleuth.options import LETTERS
@@ -417,6 +422,12 @@ def decide(state: AgentState, runtime: Deps) -> Command[Literal["act", "answer"]
         return Command(goto="answer", update={"stop_reason": "model_stop", "trace": trace})
     called = set(state.get("called", []))
     calls = [c for c in requests(parsed) if call_key(c["tool"], c["args"]) not in called]
+    scan = scan_call(deps, state)
+    if calls and scan is not None and not any(c["tool"] == scan["tool"] for c in calls):
+        # The model asked for more of the same although nothing was located anywhere: the
+        # unseen parts of the video are looked at beside its calls.
+        calls.append(scan)
+        trace.append({"node": "decide", "decision": str(scan["why"])})
     if parsed is not None and not calls:
         trace.append({"node": "decide", "decision": "model asked only for calls already run"})
     if not calls:

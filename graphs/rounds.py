@@ -110,6 +110,27 @@ def by_role_of(deps: AgentDeps, finding: dict[str, Any]) -> str:
     return deps.registry.get(name).role if name in deps.registry else ""
 
 
+def scan_call(deps: AgentDeps, state: AgentState) -> dict[str, Any] | None:
+    """Coarse to fine for perception: when nothing was located anywhere, perceive what coarse
+    perception has not seen yet (a video asked about before its full index has only its
+    keyframes perceived), if a tool of the role ``scan`` is offered and was not run for the
+    target yet."""
+    scans = by_role(deps, "scan")
+    if not scans:
+        return None
+    findings = state.get("findings", [])
+    if any(by_role_of(deps, f) in ("locate", "scan") for f in findings):
+        return None
+    called = set(state.get("called", []))
+    if any(c.split(":", 1)[0] in scans for c in called):
+        return None
+    target = (state.get("reading") or {}).get("target") or state["question"]
+    args = {"query": target}
+    if call_key(scans[0], args) in called:
+        return None
+    return {"tool": scans[0], "args": args, "why": "default: scan the unseen"}
+
+
 def default_next_round(deps: AgentDeps, state: AgentState) -> list[dict[str, Any]]:
     """Coarse to fine when the model gave no usable next step: zoom into the best evidence
     groups not zoomed yet, or widen the search when nothing with text was found."""
@@ -120,15 +141,9 @@ def default_next_round(deps: AgentDeps, state: AgentState) -> list[dict[str, Any
     zooms = by_role(deps, "zoom")
     called = set(state.get("called", []))
     calls: list[dict[str, Any]] = []
-    # Nothing located anywhere: perceive what coarse perception has not seen yet, if a tool can
-    # (a video asked about before its full index has only its keyframes perceived).
-    scans = by_role(deps, "scan")
-    located = [f for f in findings if by_role_of(deps, f) in ("locate", "scan")]
-    if scans and not located:
-        target = (state.get("reading") or {}).get("target") or state["question"]
-        args = {"query": target}
-        if call_key(scans[0], args) not in called:
-            return [{"tool": scans[0], "args": args, "why": "default: scan the unseen"}]
+    scan = scan_call(deps, state)
+    if scan is not None:
+        return [scan]
     if zooms and any(f.get("text") for f in findings):
         pad = float(s.chunk_seconds)
         local = [f for f in findings if float(f["t_end"]) - float(f["t_start"]) <= 120]

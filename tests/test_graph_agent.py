@@ -453,3 +453,29 @@ def test_a_round_that_finds_nothing_against_the_answer_ends_the_question():
     out, _, _, trace = run(replies, agent_stop_threshold=0.99)
     assert out["stop_reason"] != "stable"
     assert len([t for t in trace if t.get("node") == "reduce"]) == 3
+
+
+def test_a_model_that_asks_for_more_of_the_same_gets_the_unseen_scanned_too():
+    reg = world_registry(zoom=False, locate=True)
+
+    @tool(registry=reg, role="scan", expensive=True)
+    def scan_more(ctx: ToolContext, inp: MentionIn) -> Findings:
+        """Perceive the parts of the video not perceived yet and find the query there."""
+        q = set(inp.query.lower().split())
+        return Findings(
+            findings=[
+                Finding(t_start=a, t_end=b, kind=k, text=t, score=1.0, source="scan_more")
+                for a, b, k, t, coarse in TIMELINE
+                if not coarse and q <= set(t.lower().split())
+            ]
+        )
+
+    again = {"action": "call", "calls": [{"tool": "search_memory", "args": {"query": "sign"}}]}
+    read = reading("ask for marta", kind="what")
+    opts = ["ask for Paul", "ask for a map", "ask for Marta", "ask for help"]
+    replies = [brain({"MARTA": "C"}, decide=[json.dumps(again)] * 3, read=read)] * 30
+    out, _, _, trace = run(replies, q="What does the sign say?", options=opts, registry=reg)
+    scans = [t for t in trace if t.get("tool") == "scan_more"]
+    assert len(scans) == 1  # beside the model's own call, once
+    assert any(t.get("tool") == "search_memory" and t.get("chosen_by") == "model" for t in trace)
+    assert out["answer"] == "C"
