@@ -125,9 +125,10 @@ def scan_call(deps: AgentDeps, state: AgentState) -> dict[str, Any] | None:
     if any(c.split(":", 1)[0] in scans for c in called):
         return None
     target = (state.get("reading") or {}).get("target") or state["question"]
-    args = {"query": target}
-    if call_key(scans[0], args) in called:
-        return None
+    args: dict[str, Any] = {"query": target}
+    options = list(state.get("options") or [])
+    if guess_options_are(options) == "things":  # options that can be seen or read are looked for
+        args["also"] = options[:8]
     return {"tool": scans[0], "args": args, "why": "default: scan the unseen"}
 
 

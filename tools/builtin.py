@@ -120,6 +120,11 @@ class ScanArgs(BaseModel):
     )
     t_start: float = Field(0.0, ge=0, description="start of the window, seconds (0: the start)")
     t_end: float | None = Field(None, ge=0, description="end of the window (omit: the end)")
+    also: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="more things to find in what is newly perceived (for example the options)",
+    )
     max_chunks: int = Field(
         120, ge=1, le=1000, description="most 4-second chunks to perceive in this call"
     )
@@ -533,14 +538,17 @@ def scan_unseen(ctx: ToolContext, inp: ScanArgs) -> Findings:
         f"moments:{ctx.video_id}", lambda: evidence.video_moments(store, record, ctx.settings)
     )
     spans = [(c.t_start, c.t_end) for c in unseen]
-    hits = [
-        h
-        for h in evidence.locate(moments, inp.query, None, _label_similarity(ctx))
-        if any(a <= h["t_start"] < b for a, b in spans)
-    ]
+    hits: list[dict[str, Any]] = []
+    seen: set[tuple[float, str]] = set()
+    for q in dict.fromkeys([inp.query, *inp.also]):
+        for h in evidence.locate(moments, q, None, _label_similarity(ctx))[:20]:
+            key = (h["t_start"], h["text"])
+            if key not in seen and any(a <= h["t_start"] < b for a, b in spans):
+                seen.add(key)
+                hits.append(h)
     left_unseen = len(unseen_chunks(ctx))
     return Findings(
-        findings=[_located(h, "scan_unseen") for h in hits[:20]],
+        findings=[_located(h, "scan_unseen") for h in hits[:40]],
         frames_decoded=len(unseen),
         note=f"perceived {len(unseen)} more chunk(s); {left_unseen} not perceived yet",
     )
