@@ -48,7 +48,7 @@ def load_rows(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
             )
             if r.get("answer") is None or not isinstance(feats, dict):
                 continue
-            if r.get("answered_by") != "model":
+            if r.get("answered_by") not in ("model", "arithmetic"):
                 continue  # abstentions and rule answers carry their own confidence
             vals = {k: float(feats.get(k) or 0.0) for k in FEATURES}
             rows.append(

@@ -9,7 +9,7 @@ The output folder holds:
 - ``questions.jsonl``: the selected questions as loaded (gold answers, categories, spans);
 - ``problems.txt``: every problem the loader found;
 - ``results.jsonl``: one line per answered question, appended and fsync'ed as each finishes,
-  saying who answered (``answered_by``: model, rule, none) and which tools it called
+  saying who answered (``answered_by``: model, arithmetic, rule, none) and which tools it called
   (``tools_used``); rows written before those fields existed still load (they read as
   ``unreported`` and no tools);
   The last line for a uid wins.  A half-written last line (a killed run) is cut off and that

@@ -78,7 +78,9 @@ def count_line(
     times = ", ".join(_span(o["t_start"], o["t_end"]) for o in occ[:12])
     same = [LETTERS[i] for i, o in enumerate(options) if _number(o) == len(occ)]
     which = f" (the count option {same[0]} says)" if same else ""
+    named = {"option": same[0]} if len(same) == 1 and all_numbers(options) else {}
     return {
+        **named,
         "t_start": float(occ[0]["t_start"]),
         "t_end": float(occ[-1]["t_end"]),
         "kind": "count",
@@ -90,6 +92,11 @@ def count_line(
 
 
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def all_numbers(options: Sequence[str]) -> bool:
+    """Whether every option states a count (so a computed count can name one of them)."""
+    return bool(options) and all(_number(o) is not None for o in options)
 
 
 def _number(option: str) -> int | None:
@@ -122,6 +129,8 @@ def order_line(
     if missing:
         text += f"; not located: {', '.join(missing)}"
     return {
+        # a tie for first names no option
+        **({"option": LETTERS[firsts[0][1]]} if len(firsts) < 2 or firsts[1][0] != firsts[0][0] else {}),
         "t_start": firsts[0][0],
         "t_end": firsts[0][0],
         "kind": "order",
@@ -135,9 +144,15 @@ def order_line(
 def window_lines(
     target: str, options: Sequence[str], hits: Sequence[Finding], gap: float
 ) -> list[Finding]:
-    """For time options: where the target was located and which option's window holds it."""
+    """For time options: where the target was located and which option's window holds it.
+
+    When the located moments fall inside exactly one option's window, the first line holding
+    it names that option (``option``): moments inside no window are ignored (the offered
+    windows need not cover every occurrence), moments inside two different windows leave the
+    choice to the model."""
     spans = [parse_time_span(o) for o in options]
     out: list[Finding] = []
+    holding: set[str] = set()
     for o in occurrences(hits, gap)[:6]:
         a, b = float(o["t_start"]), float(o["t_end"])
         inside = [
@@ -146,6 +161,7 @@ def window_lines(
             if sp is not None and sp[0] - 1.0 <= b and a <= sp[1] + 1.0
         ]
         where = f"inside option {', '.join(inside)}" if inside else "inside no option's window"
+        holding.update(inside)
         out.append(
             {
                 "t_start": a,
@@ -158,4 +174,8 @@ def window_lines(
                 "basis": str(o.get("kind", "")),
             }
         )
+    if len(holding) == 1:
+        (letter,) = holding
+        first = next(f for f in out if f"option {letter}" in f["text"])
+        first["option"] = letter
     return out

@@ -88,6 +88,7 @@ def located_arithmetic(
     out: list[Finding] = []
     gap = 2.0 * float(settings.chunk_seconds)
     target = str(reading.get("target") or question)
+    kind = str(reading.get("kind") or "other")
     times = reading.get("options_are") == "times" or guess_options_are(options) == "times"
     if target_hits:
         line = arithmetic.count_line(target, target_hits, gap, options)
@@ -99,10 +100,22 @@ def located_arithmetic(
         out += located_summary(options, located)
         seq = [located.get(i, []) for i in range(len(options))]
         if sum(1 for hits in seq if hits) >= 2:
-            latest = reading.get("kind") == "which_last"
+            latest = kind == "which_last"
             line = arithmetic.order_line(options, seq, latest=latest)
             if line:
                 out.append(line)
+    # A computed line names an option (and so answers: see routing.computed_answer) only for
+    # the question the model's reading says was asked: a count for "how many", an order for
+    # "which first/last"; a window that alone holds the target answers any question whose
+    # options are time windows.
+    names = {"arithmetic:window"}
+    if kind in ("how_many", "other"):
+        names.add("arithmetic:count")
+    if kind in ("which_first", "which_last"):
+        names.add("arithmetic:order")
+    for f in out:
+        if "option" in f and f.get("source") not in names:
+            del f["option"]
     return out
 
 

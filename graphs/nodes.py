@@ -322,7 +322,8 @@ def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "decid
     by_model = [p for p in partials if p.get("source") == "model"]
     # The model's partials decide whenever there are any; the text-match rule only without.
     voters = by_model or partials
-    winner, support, feats = routing.vote(voters, groups)
+    computed = routing.computed_answers(state.get("findings", []))
+    winner, support, feats = routing.vote(voters, groups, computed)
     conf = confidence(feats, s.agent_stop_weights) if winner else 0.0
     rounds = state.get("round", 0) + 1
     answer_text = winner
@@ -330,7 +331,10 @@ def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "decid
         answer_text = options[LETTERS.index(winner)]
     answered_by = "none"
     if winner:
-        answered_by = "model" if any(p.get("source") == "model" for p in support) else "rule"
+        sources = {p.get("source") for p in support}
+        answered_by = (
+            "arithmetic" if "arithmetic" in sources else "model" if "model" in sources else "rule"
+        )
     evidence: list[dict[str, Any]] = []
     for p in sorted(support, key=lambda p: -p["confidence"]):
         e = {"t_start": p["t_start"], "t_end": p["t_end"], "why": p["why"] or f"supports {winner}"}
@@ -339,6 +343,11 @@ def reduce(state: AgentState, runtime: Deps) -> Command[Literal["answer", "decid
         ):
             evidence.append(e)
     stop = routing.stop_reason(deps, conf, rounds, state.get("pending_stop", ""))
+    if not stop and answered_by == "arithmetic":
+        # The answer was computed from the moments the first round located for the model's
+        # reading of the question; later rounds add the model's opinions, which do not change
+        # it, so they would only cost time.
+        stop = "computed"
     if (
         s.agent_stop_when_stable
         and not stop

@@ -143,13 +143,51 @@ def has_sightings(group: dict[str, Any]) -> bool:
     return any(str(f.get("kind", "")) in SIGHT_KINDS for f in group["findings"])
 
 
+def computed_answers(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """The option letters that arithmetic on located evidence singled out (the count that is
+    one option's number, the only time window holding the target, the option located first),
+    as partial answers with ``source = "arithmetic"``."""
+    out = []
+    for f in findings:
+        letter = f.get("option")
+        if not (isinstance(letter, str) and letter in LETTERS):
+            continue
+        out.append(
+            {
+                "answer": letter,
+                "confidence": 1.0,
+                "t_start": float(f["t_start"]),
+                "t_end": float(f["t_end"]),
+                "kind": str(f.get("kind", "")),
+                "basis": str(f.get("basis") or ""),
+                "grounded": True,
+                "supported": True,
+                "why": str(f.get("text", ""))[:160],
+                "group_score": float(f.get("score") or 0.0),
+                "source": "arithmetic",
+            }
+        )
+    return out
+
+
+def _same_moment(a: tuple[float, float], b: tuple[float, float], slack: float = 1.0) -> bool:
+    return a[0] <= b[1] + slack and b[0] <= a[1] + slack
+
+
 def vote(
-    partials: Sequence[dict[str, Any]], groups: Sequence[dict[str, Any]]
+    partials: Sequence[dict[str, Any]],
+    groups: Sequence[dict[str, Any]],
+    computed: Sequence[dict[str, Any]] = (),
 ) -> tuple[str, list[dict[str, Any]], StopFeatures]:
     """Merge partial answers: weight = stated confidence x :func:`trust` x (0.5 + group
-    retrieval score), each
-    piece of evidence counted once per answer (partials citing the same moment for the same
-    answer are one vote: the strongest).
+    retrieval score), each piece of evidence counted once per answer (partials citing the
+    same or an overlapping moment for the same answer are one vote: the strongest; the same
+    line heard by two tools is one observation).
+
+    ``computed`` answers (:func:`computed_answers`) decide when there are any: a count, an
+    order or a time window computed from located moments is what the model would be asked to
+    read off the same lines, and a small model misreads them.  The model's partials then only
+    say how far it agrees (``agreement``, ``stated``).
 
     Returns the winning answer (an option letter as given, or the first spelling of an open
     answer; "" when every partial abstained), the partials backing it, and the stop features.
@@ -163,8 +201,12 @@ def vote(
         stated = max(0.0, float(p["confidence"])) * trust(p)
         w = stated * (0.5 + max(0.0, float(p.get("group_score") or 0.0)))
         cite = (round(float(p["t_start"]), 1), round(float(p["t_end"]), 1))
+        same = next((c for k, c in best if k == key and _same_moment(c, cite)), None)
+        cite = same or cite
         best[(key, cite)] = max(best.get((key, cite), 0.0), w)
         spelled.setdefault(key, str(p["answer"]).strip())
+    if computed:
+        return _computed_vote(partials, groups, computed, best)
     if not best:
         return "", [], StopFeatures()
     weights: dict[str, float] = {}
@@ -184,6 +226,20 @@ def vote(
     agreement = weights[win] / total if total > 0 else 1.0 / len(weights)
     stated = max(float(p["confidence"]) * trust(p) for p in support)
     s_win = best_score(win)
+    margin = _margin(s_win, partials, groups, win, support)
+    feats = StopFeatures(agreement=agreement, stated=stated, margin=margin, **_kinds(support))
+    return spelled[win], support, feats
+
+
+def _margin(
+    s_win: float,
+    partials: Sequence[dict[str, Any]],
+    groups: Sequence[dict[str, Any]],
+    win: str,
+    support: Sequence[dict[str, Any]],
+) -> float:
+    """Score of the best span backing the winner minus the best backing anything else (or of
+    the best evidence group the winner's spans do not cover)."""
     spans = [(float(p["t_start"]), float(p["t_end"])) for p in support]
     others = [
         float(p.get("group_score") or 0.0)
@@ -195,14 +251,40 @@ def vote(
         for g in groups
         if not any(_overlaps((g["t_start"], g["t_end"]), sp) for sp in spans)
     ]
-    margin = max(-1.0, min(1.0, s_win - max(others, default=0.0)))
+    return max(-1.0, min(1.0, s_win - max(others, default=0.0)))
+
+
+def _kinds(support: Sequence[dict[str, Any]]) -> dict[str, float]:
     bases = {_basis(p) for p in support}
     exact = 1.0 if bases & EXACT_KINDS else 0.0
     label = 1.0 if not exact and bases & LABEL_KINDS else 0.0
+    return {"exact": exact, "label": label}
+
+
+def _computed_vote(
+    partials: Sequence[dict[str, Any]],
+    groups: Sequence[dict[str, Any]],
+    computed: Sequence[dict[str, Any]],
+    best: dict[tuple[str, tuple[float, float]], float],
+) -> tuple[str, list[dict[str, Any]], StopFeatures]:
+    """The vote when arithmetic singled out an option (see :func:`vote`)."""
+    letters = [str(c["answer"]) for c in computed]
+    win_spelled = max(dict.fromkeys(letters), key=letters.count)  # most often; ties: first
+    win = normalise_answer(win_spelled)
+    total = sum(best.values())
+    agree = sum(w for (k, _), w in best.items() if k == win)
+    by_model = [p for p in partials if normalise_answer(str(p["answer"])) == win]
+    support = [c for c in computed if normalise_answer(str(c["answer"])) == win] + by_model
+    stated = max((float(p["confidence"]) * trust(p) for p in by_model), default=0.0)
+    s_win = max(float(p.get("group_score") or 0.0) for p in support)
     feats = StopFeatures(
-        agreement=agreement, stated=stated, margin=margin, exact=exact, label=label
+        agreement=agree / total if total > 0 else 0.0,
+        stated=stated,
+        margin=_margin(s_win, partials, groups, win, support),
+        computed=1.0,
+        **_kinds(support),
     )
-    return spelled[win], support, feats
+    return win_spelled, support, feats
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")

@@ -68,7 +68,10 @@ class AgentOutput(TypedDict, total=False):
     confidence: float
     evidence: list[dict[str, Any]]  # [{"t_start", "t_end", "why"}]
     stop_reason: str
-    answered_by: str  # "model", "rule" (no usable model reply: the text-match fallback) or "none"
+    # "model", "arithmetic" (computed on located moments from the model's reading of the
+    # question: a count, an order, a time window), "rule" (no usable model reply: the
+    # text-match fallback) or "none"
+    answered_by: str
 
 
 class AgentState(AgentInput, AgentOutput, total=False):

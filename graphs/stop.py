@@ -1,6 +1,6 @@
 """The calibrated stop rule: a small logistic model over evidence features, not a model's flag.
 
-Five features, each in a known range:
+Six features, each in a known range:
 
 * ``agreement`` (0..1): share of the vote weight backing the winner, counting each *piece of
   evidence* once: partial answers that cite the same moment are one vote, not several (the
@@ -14,6 +14,9 @@ Five features, each in a known range:
   subtitles, or arithmetic over located moments of those.
 * ``label`` (0 or 1): the winner rests on a detector label, a scene tag or a frame colour
   (often wrong on real footage: an ImageNet tag names a volleyball in a basketball gym).
+* ``computed`` (0 or 1): the winner was computed from located moments (a count, an order, the
+  time window holding them: see :func:`graphs.routing.computed_answers`), not chosen by the
+  model; ``agreement`` and ``stated`` then say how far the model's own reading agrees.
 
 ``confidence = sigmoid(b + w . features)``; the weights live in ``Settings.agent_stop_weights``
 and :func:`fit_weights` fits them on labelled runs (``python -m vidsleuth.evals.fit_stop``),
@@ -27,7 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-FEATURES = ("agreement", "stated", "margin", "exact", "label")
+FEATURES = ("agreement", "stated", "margin", "exact", "label", "computed")
 #: evidence kinds read or heard exactly
 EXACT_KINDS = frozenset({"ocr", "speech", "subtitle"})
 #: evidence kinds named by a classifier
@@ -41,6 +44,7 @@ class StopFeatures:
     margin: float = 0.0
     exact: float = 0.0
     label: float = 0.0
+    computed: float = 0.0
 
     def vector(self) -> list[float]:
         return [getattr(self, f) for f in FEATURES]
@@ -58,6 +62,9 @@ def _sigmoid(z: float) -> float:
 
 def confidence(features: StopFeatures, weights: Sequence[float]) -> float:
     """The calibrated probability that the current answer is right."""
+    if len(weights) == len(FEATURES):
+        # weights fitted before ``computed`` existed: that feature gets weight 0
+        weights = (*weights, 0.0)
     if len(weights) != 1 + len(FEATURES):
         raise ValueError(
             f"stop weights need {1 + len(FEATURES)} numbers (bias, {', '.join(FEATURES)})"
@@ -74,7 +81,7 @@ def fit_weights(
     steps: int = 3000,
     lr: float = 0.5,
 ) -> tuple[float, ...]:
-    """Fit ``(bias, w_agreement, w_stated, w_margin, w_exact, w_label)`` by L2-regularised
+    """Fit ``(bias, w_agreement, w_stated, w_margin, w_exact, w_label, w_computed)`` by L2-regularised
     logistic regression (plain gradient descent: six parameters, no library needed)."""
     if len(rows) != len(correct) or not rows:
         raise ValueError("need as many labels as feature rows, and at least one row")

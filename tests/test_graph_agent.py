@@ -479,3 +479,29 @@ def test_a_model_that_asks_for_more_of_the_same_gets_the_unseen_scanned_too():
     assert len(scans) == 1  # beside the model's own call, once
     assert any(t.get("tool") == "search_memory" and t.get("chosen_by") == "model" for t in trace)
     assert out["answer"] == "C"
+
+
+def test_a_computed_count_answers_even_when_the_model_misreads_it():
+    """The model says "A" (it misreads the count line); the count of located moments names C,
+    and the answer says arithmetic chose it, with the model's disagreement in its features."""
+    read = reading(target="warehouse", kind="how_many", options_are="numbers")
+    out, _, _, trace = run(
+        [read] + [map_reply({"located at 3 separate": "A"})] * 8,
+        registry=world_registry(locate=True),
+        q="How many warehouse signs are there?",
+        options=["1", "2", "3", "4"],
+    )
+    assert out["answer"] == "C" and out["answered_by"] == "arithmetic"
+    red = [t for t in trace if t.get("node") == "reduce"][-1]
+    assert red["computed"] == 1.0 and red["agreement"] == 0.0
+
+
+def test_a_count_names_no_option_for_a_question_that_is_not_a_count():
+    read = reading(target="warehouse", kind="what", options_are="numbers")
+    out, _, _, _ = run(
+        [read] + [map_reply({"located at 3 separate": "A"})] * 8,
+        registry=world_registry(locate=True),
+        q="Which warehouse number is on the sign?",
+        options=["1", "2", "3", "4"],
+    )
+    assert out["answered_by"] == "model" and out["answer"] == "A"

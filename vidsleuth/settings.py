@@ -189,7 +189,7 @@ class Settings(BaseSettings):
         # and real-clip videos (the data and its leave-one-video-out check:
         # evals/fitted/stop_weights.json).  Held out, ECE 0.33 -> 0.14 and confident-wrong
         # 22 % -> 0 %: on the CPU default the answer is rarely trusted, because it rarely was right.
-        (0.78, -0.2117, 0.7189, 0.8854, -0.9887, -0.8659),
+        (0.78, -0.2117, 0.7189, 0.8854, -0.9887, -0.8659, 0.0),
         description="stop-rule logistic weights: bias, agreement, stated confidence, score "
         "margin, exact evidence, label evidence (fitted: vidsleuth.evals.fit_stop)",
     )
