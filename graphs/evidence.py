@@ -105,11 +105,11 @@ def located_arithmetic(
             if line:
                 out.append(line)
     # A computed line names an option (and so answers: see routing.computed_answer) only for
-    # the question the model's reading says was asked: a count for "how many", an order for
+    # the question the model's reading says was asked: a count for "how often", an order for
     # "which first/last"; a window that alone holds the target answers any question whose
     # options are time windows.
     names = {"arithmetic:window"}
-    if kind in ("how_many", "other"):
+    if kind == "how_often":  # not "how_many": people in a room are not moments located
         names.add("arithmetic:count")
     if kind in ("which_first", "which_last"):
         names.add("arithmetic:order")

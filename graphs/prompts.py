@@ -158,6 +158,7 @@ QUESTION_KINDS = (
     "what",
     "who",
     "doing",
+    "how_often",
     "how_many",
     "colour",
     "when",
@@ -180,7 +181,14 @@ def reading_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[BaseM
     return model(
         "QuestionReading",
         "What the question asks, how the answer would show in the video, first calls.",
-        kind=(one_of(QUESTION_KINDS), Field(description="what kind of question this is")),
+        kind=(
+            one_of(QUESTION_KINDS),
+            Field(
+                description="what kind of question this is (how_often: how many separate times "
+                "something happens, is said or is shown; how_many: how many things or people "
+                "are there at one time)"
+            ),
+        ),
         target=(
             str,
             Field(

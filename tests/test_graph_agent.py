@@ -306,7 +306,7 @@ def test_model_less_reading_uses_question_and_options():
 
 
 def test_counting_is_arithmetic_on_located_moments_shown_to_the_model():
-    read = reading(target="warehouse", kind="how_many", options_are="numbers")
+    read = reading(target="warehouse", kind="how_often", options_are="numbers")
     out, _, chat, _ = run(
         [read] + [map_reply({"located at 3 separate": "C"})] * 4,
         registry=world_registry(locate=True),
@@ -484,11 +484,11 @@ def test_a_model_that_asks_for_more_of_the_same_gets_the_unseen_scanned_too():
 def test_a_computed_count_answers_even_when_the_model_misreads_it():
     """The model says "A" (it misreads the count line); the count of located moments names C,
     and the answer says arithmetic chose it, with the model's disagreement in its features."""
-    read = reading(target="warehouse", kind="how_many", options_are="numbers")
+    read = reading(target="warehouse", kind="how_often", options_are="numbers")
     out, _, _, trace = run(
         [read] + [map_reply({"located at 3 separate": "A"})] * 8,
         registry=world_registry(locate=True),
-        q="How many warehouse signs are there?",
+        q="How often is a warehouse sign shown?",
         options=["1", "2", "3", "4"],
     )
     assert out["answer"] == "C" and out["answered_by"] == "arithmetic"
@@ -496,8 +496,10 @@ def test_a_computed_count_answers_even_when_the_model_misreads_it():
     assert red["computed"] == 1.0 and red["agreement"] == 0.0
 
 
-def test_a_count_names_no_option_for_a_question_that_is_not_a_count():
-    read = reading(target="warehouse", kind="what", options_are="numbers")
+@pytest.mark.parametrize("kind", ["what", "how_many"])
+def test_a_count_names_no_option_for_a_question_that_is_not_a_count_of_moments(kind):
+    """A number on a sign, or people present at once, are not counted as located moments."""
+    read = reading(target="warehouse", kind=kind, options_are="numbers")
     out, _, _, _ = run(
         [read] + [map_reply({"located at 3 separate": "A"})] * 8,
         registry=world_registry(locate=True),

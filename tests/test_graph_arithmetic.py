@@ -41,7 +41,7 @@ def test_the_option_located_first_answers_and_a_tie_does_not():
 
 
 @pytest.mark.parametrize(
-    ("kind", "expect"), [("how_many", "B"), ("other", "B"), ("what", None), ("when", None)]
+    ("kind", "expect"), [("how_often", "B"), ("how_many", None), ("what", None), ("other", None)]
 )
 def test_the_model_reading_decides_whether_a_count_answers(kind, expect):
     s = Settings(store="/x")
