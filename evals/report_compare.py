@@ -146,6 +146,7 @@ def _method_table(
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
     row("run folder", [f"`{_cell(Path(f).name)}`" for f in folders])
+    row("code", [_cell(str(s["run"].get("code") or "not recorded")) for s in sums])
     row("session mode", [s["session_mode"] for s in sums])
     row("configured models", [_cell(_models(s)) for s in sums])
     row("questions compared", [str(s["confidence"]["questions"]) for s in sums])

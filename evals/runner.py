@@ -299,6 +299,7 @@ def run(
         "task_options": opts.task_options,
         "session_mode": opts.session_mode,
         "configured_models": configured_models(settings),
+        "code": code_version(),
     }
     _prepare_out(out, identity)
     _write_lines(out / QUESTIONS_FILE, (r.to_json() for r in records))
@@ -328,6 +329,38 @@ def run(
     write_predictions(task, out)
     build_report(out)
     return RunOutcome(out=out, asked=len(todo), resumed=len(finished), loaded=loaded)
+
+
+def code_version() -> str:
+    """The vidsleuth version that answered, with the git commit when it runs from a checkout
+    (``0.4.0+g1a2b3c4``, ``+dirty`` when files differ from it), so a run can be reproduced and
+    two runs of different code are not mistaken for one."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("vidsleuth")
+    except PackageNotFoundError:
+        v = "unknown"
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return v
+    return f"{v}+g{rev}" + ("+dirty" if dirty else "") if rev else v
 
 
 def configured_models(settings: Any) -> dict[str, str]:

@@ -136,6 +136,9 @@ def test_runner_records_answerer_tools_and_session_mode(tmp_path: Path, sure: No
     assert all(r["tools_used"] == {"ocr": 1, "search": 2} for r in rows.values())
     run_json = json.loads((out / "run.json").read_text())
     assert run_json["session_mode"] == "isolated"
+    from importlib.metadata import version
+
+    assert run_json["code"].startswith(version("vidsleuth"))  # + the git commit in a checkout
     report = (out / "report.md").read_text()
     assert "session mode: **isolated" in report
     assert "## Who answered" in report and "| model | 4 |" in report
