@@ -53,9 +53,12 @@ class Answer(BaseModel):
     confidence: float = 0.0
     evidence: list[Evidence] = Field(default_factory=list)
     stop_reason: str = ""
-    answered_by: str = Field("none", description="model, arithmetic (a count, order or time window computed on located "
+    answered_by: str = Field(
+        "none",
+        description="model, arithmetic (a count, order or time window computed on located "
         "moments from the model's reading of the question), rule (text match, no model reply) "
-        "or none")
+        "or none",
+    )
     tools_used: dict[str, int] = Field(default_factory=dict, description="tool name -> calls")
     trace: list[dict[str, Any]] = Field(default_factory=list)
     cost: dict[str, Any] = Field(default_factory=dict)

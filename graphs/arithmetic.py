@@ -130,7 +130,11 @@ def order_line(
         text += f"; not located: {', '.join(missing)}"
     return {
         # a tie for first names no option
-        **({"option": LETTERS[firsts[0][1]]} if len(firsts) < 2 or firsts[1][0] != firsts[0][0] else {}),
+        **(
+            {"option": LETTERS[firsts[0][1]]}
+            if len(firsts) < 2 or firsts[1][0] != firsts[0][0]
+            else {}
+        ),
         "t_start": firsts[0][0],
         "t_end": firsts[0][0],
         "kind": "order",

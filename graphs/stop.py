@@ -81,8 +81,9 @@ def fit_weights(
     steps: int = 3000,
     lr: float = 0.5,
 ) -> tuple[float, ...]:
-    """Fit ``(bias, w_agreement, w_stated, w_margin, w_exact, w_label, w_computed)`` by L2-regularised
-    logistic regression (plain gradient descent: six parameters, no library needed)."""
+    """Fit ``(bias, w_agreement, w_stated, w_margin, w_exact, w_label, w_computed)`` by
+    L2-regularised logistic regression (plain gradient descent: seven parameters, no library
+    needed)."""
     if len(rows) != len(correct) or not rows:
         raise ValueError("need as many labels as feature rows, and at least one row")
     xs = [[1.0, *r.vector()] for r in rows]
