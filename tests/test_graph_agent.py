@@ -507,3 +507,22 @@ def test_a_count_names_no_option_for_a_question_that_is_not_a_count_of_moments(k
         options=["1", "2", "3", "4"],
     )
     assert out["answered_by"] == "model" and out["answer"] == "A"
+
+
+def test_a_confident_reply_citing_a_negative_time_is_rejected():
+    bad = json.dumps({"answer": "B", "confidence": 0.99, "time_s": -5.0, "why": "sure"})
+    out, usage, _, _ = run([PLAN_REPLY] + [bad] * 20)
+    assert usage.retries >= 1 and out["stop_reason"] != "confident"
+
+
+@pytest.mark.parametrize("time_s", [1e7, 3600.5])
+def test_a_confident_reply_citing_a_time_outside_the_video_is_discounted(time_s):
+    """A map reply claiming 0.99 at a time no evidence line holds (here, outside the video) is
+    recorded as ungrounded and weighs half: never a crash, never a confident answer from it."""
+    bad = json.dumps({"answer": "B", "confidence": 0.99, "time_s": time_s, "why": "sure"})
+    state: dict = {}
+    out, _, _, _ = run([PLAN_REPLY] + [bad] * 20, state=state)
+    partials = [p for p in state["partials"] if p.get("source") == "model"]
+    assert partials and all(p["grounded"] is False for p in partials)
+    good, _, _, _ = run([PLAN_REPLY] + [map_reply({"NINE": "B"}, conf=0.99)] * 20)
+    assert out["answer"] == "B" and out["confidence"] < good["confidence"]
