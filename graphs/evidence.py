@@ -11,6 +11,7 @@ from typing import Any
 from vidsleuth.graphs import arithmetic, prompts, routing
 from vidsleuth.graphs.rounds import guess_options_are
 from vidsleuth.graphs.state import AgentState, Finding
+from vidsleuth.graphs.stop import EXACT_KINDS
 from vidsleuth.options import LETTERS
 
 
@@ -70,6 +71,37 @@ def located_summary(options: Sequence[str], located: dict[int, list[Finding]]) -
     return out
 
 
+#: share of an option's words one exact observation must hold for the option to count as found
+LINE_FOUND = 0.8
+
+
+def only_line_located(options: Sequence[str], located: dict[int, list[Finding]]) -> Finding | None:
+    """When the options are lines of text or speech and exactly one of them was found, read or
+    heard nearly word for word (:data:`LINE_FOUND`), that option: "which of these lines is
+    said" asks which one occurs, and the others occurring nowhere is what was located.  None
+    when none or several were found, or only by a loose match or a label."""
+    found: list[tuple[int, Finding]] = []
+    for i, o in enumerate(options):
+        exact = [h for h in located.get(i, []) if str(h.get("kind")) in EXACT_KINDS]
+        best = max(exact, key=lambda h: routing.option_support({"findings": [h]}, o), default=None)
+        if best is not None and routing.option_support({"findings": [best]}, o) >= LINE_FOUND:
+            found.append((i, best))
+    if len(found) != 1:
+        return None
+    i, h = found[0]
+    return {
+        "t_start": float(h["t_start"]),
+        "t_end": float(h["t_end"]),
+        "kind": "located",
+        "text": f"of the options only {LETTERS[i]} '{options[i]}' is found word for word "
+        f"({h.get('kind')}: {str(h.get('text', ''))[:60]})",
+        "score": float(h.get("score") or 0.0),
+        "source": "arithmetic:only",
+        "basis": str(h.get("kind", "")),
+        "option": LETTERS[i],
+    }
+
+
 def located_arithmetic(
     reading: dict[str, Any],
     question: str,
@@ -98,6 +130,10 @@ def located_arithmetic(
             out += arithmetic.window_lines(target, options, target_hits, gap)
     if located:
         out += located_summary(options, located)
+        if reading.get("options_are") == "sentences" and kind in ("what", "other"):
+            line = only_line_located(options, located)
+            if line:
+                out.append(line)
         seq = [located.get(i, []) for i in range(len(options))]
         if sum(1 for hits in seq if hits) >= 2:
             latest = kind == "which_last"
@@ -107,8 +143,8 @@ def located_arithmetic(
     # A computed line names an option (and so answers: see routing.computed_answer) only for
     # the question the model's reading says was asked: a count for "how often", an order for
     # "which first/last"; a window that alone holds the target answers any question whose
-    # options are time windows.
-    names = {"arithmetic:window"}
+    # options are time windows; the only line found answers "what" among lines.
+    names = {"arithmetic:window", "arithmetic:only"}
     if kind == "how_often":  # not "how_many": people in a room are not moments located
         names.add("arithmetic:count")
     if kind in ("which_first", "which_last"):

@@ -72,3 +72,21 @@ def test_the_same_line_heard_by_two_tools_is_one_vote():
     other = [{"answer": "C", "confidence": 0.9, "t_start": 900, "t_end": 904, "kind": "speech"}]
     _, _, f = vote(twice + other, [])
     assert f.agreement == pytest.approx(0.5)
+
+
+def test_the_only_line_found_word_for_word_answers_which_line_occurs():
+    from vidsleuth.graphs.evidence import only_line_located
+
+    opts = ["ever tried ever failed", "no matter try again", "fail better", "the end is near"]
+    heard = _hit(271, "speech", "Ever tried. Ever failed.")
+    line = only_line_located(opts, {0: [heard], 2: [_hit(900, "tag", "fail")]})
+    assert line is not None and line["option"] == "A" and line["basis"] == "speech"
+    # two lines found, a loose match, or only a label: no computed answer
+    assert only_line_located(opts, {0: [heard], 3: [_hit(5, "ocr", "THE END IS NEAR")]}) is None
+    assert only_line_located(opts, {1: [_hit(5, "speech", "try again later")]}) is None
+    assert only_line_located(opts, {2: [_hit(5, "object", "fail better")]}) is None
+    s = Settings(store="/x")
+    for kind, expect in (("what", ["A"]), ("when", [])):
+        reading = {"kind": kind, "target": "a line", "options_are": "sentences"}
+        lines = located_arithmetic(reading, "q", opts, None, {0: [heard]}, s)
+        assert [f["option"] for f in lines if f.get("option")] == expect
