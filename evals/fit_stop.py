@@ -53,7 +53,8 @@ def load_rows(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
             vals = {k: float(feats.get(k) or 0.0) for k in FEATURES}
             rows.append(
                 {
-                    "video": f"{d.name}/{r.get('video_key')}",
+                    # the video itself, not the run: two runs over one video are one fold
+                    "video": str(r.get("video_key")),
                     "correct": bool(r.get("correct")),
                     "features": StopFeatures(**vals),
                     "run": str(d),
