@@ -145,7 +145,11 @@ def located_arithmetic(
     # "which first/last"; a window that alone holds the target answers any question whose
     # options are time windows; the only line found answers "what" among lines.
     names = {"arithmetic:window", "arithmetic:only"}
-    if kind == "how_often":  # not "how_many": people in a room are not moments located
+    # "how often" counts moments; "how many" may count things at one time (people in a room
+    # are not moments located), unless what was located is read or heard: a line of text or
+    # speech is counted by the moments it occurs at whichever way the question is put
+    heard = bool(target_hits) and all(str(h.get("kind")) in EXACT_KINDS for h in target_hits or [])
+    if kind == "how_often" or (kind == "how_many" and heard):
         names.add("arithmetic:count")
     if kind in ("which_first", "which_last"):
         names.add("arithmetic:order")

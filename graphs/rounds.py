@@ -57,6 +57,10 @@ def reading_of(parsed: Any, question: str, options: Sequence[str]) -> dict[str, 
             # ("at nine" may well be a time).
             form = r["options_are"]
             r["options_are"] = form if form in ("times", "numbers") else oa
+            if r["options_are"] == "sentences" and all(len(o.split()) == 1 for o in options):
+                # a single word is no line of text or speech ("white", "cyan" read as lines
+                # would be looked for only as text): such options are looked for everywhere
+                r["options_are"] = "things"
         r["search"] = [" ".join(str(p).split())[:80] for p in getattr(parsed, "search", []) or []]
         r["search"] = [p for p in r["search"] if p][:3]
         r["by"] = "model"

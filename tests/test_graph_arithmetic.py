@@ -46,8 +46,17 @@ def test_the_option_located_first_answers_and_a_tie_does_not():
 def test_the_model_reading_decides_whether_a_count_answers(kind, expect):
     s = Settings(store="/x")
     reading = {"kind": kind, "target": "hello"}
-    lines = located_arithmetic(reading, "q", ["1", "2", "3", "4"], [_hit(10), _hit(99)], {}, s)
+    seen = [_hit(10, "object", "person"), _hit(99, "object", "person")]
+    lines = located_arithmetic(reading, "q", ["1", "2", "3", "4"], seen, {}, s)
     assert [f.get("option") for f in lines if f.get("option")] == ([expect] if expect else [])
+
+
+@pytest.mark.parametrize(("kind", "expect"), [("how_often", ["B"]), ("how_many", ["B"])])
+def test_a_line_read_or_heard_is_counted_by_its_moments_however_asked(kind, expect):
+    s = Settings(store="/x")
+    heard = [_hit(10), _hit(99)]  # speech: "how many times is it said" read as how_many
+    lines = located_arithmetic({"kind": kind, "target": "hi"}, "q", ["1", "2", "3"], heard, {}, s)
+    assert [f.get("option") for f in lines if f.get("option")] == expect
 
 
 def test_a_computed_answer_decides_and_the_model_only_says_how_far_it_agrees():
