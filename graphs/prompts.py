@@ -186,7 +186,8 @@ def reading_schema(tools: tuple[tuple[str, type[BaseModel]], ...]) -> type[BaseM
             Field(
                 description="what kind of question this is (how_often: how many separate times "
                 "something happens, is said or is shown; how_many: how many things or people "
-                "are there at one time)"
+                "are there at one time; which_first / which_last: which of the options happens, "
+                "is said or is shown earliest / latest; when: at what time)"
             ),
         ),
         target=(

@@ -109,6 +109,9 @@ def test_colour_events_match_their_colour_names() -> None:
     assert locate(m, "red flash", ["colour"]) == []
     assert locate(m, "fade to black", ["colour"])[0]["t_start"] == 590.5
     assert locate(m, "fade", ["colour"])[0]["t_start"] == 590.5  # no colour named: the words
+    # how a change of the whole frame is said is no extra word the event must hold
+    assert locate(m, "the whole frame goes cyan", ["colour"])[0]["t_start"] == 400.5
+    assert locate(m, "the screen turned blue", ["colour"])[0]["score"] == 0.75
 
 
 def test_occurrences_merge_nearby_hits() -> None:

@@ -47,7 +47,10 @@ _STOP = {"the", "a", "an", "of", "on", "in", "at", "and", "is", "to"}
 _ANY_COLOUR_EVENT = frozenset(
     tokens(
         "flash flashes flashing screen frame frames solid plain blank uniform full whole "
-        "colour color coloured colored briefly"
+        "colour color coloured colored briefly "
+        # how a frame changing colour is said: "the screen goes yellow", "turns white"
+        "go goes going went turn turns turned turning become becomes became fill fills "
+        "filled change changes changed"
     )
 )
 #: characters OCR engines confuse for one another (digit for look-alike letter), folded on both
