@@ -93,19 +93,25 @@ def summary(conf: Sequence[float], correct: Sequence[bool], threshold: float) ->
 
 
 def cross_validate(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """Leave one video out: fit on the others, score the held-out video's questions."""
+    """Leave one video out: fit on the others, score the held-out video's questions (pooled,
+    and per held-out video under ``by_video``: a real-footage video scored by weights fitted
+    on the others says how the rule carries to footage it was not fitted on)."""
     videos = sorted({r["video"] for r in rows})
     held_conf: list[float] = []
     held_ok: list[bool] = []
+    by_video: dict[str, Any] = {}
     for v in videos:
         train = [r for r in rows if r["video"] != v]
         test = [r for r in rows if r["video"] == v]
         if not train or len({r["correct"] for r in train}) < 2:
             continue
         w = fit_weights([r["features"] for r in train], [r["correct"] for r in train])
-        held_conf += [confidence(r["features"], w) for r in test]
-        held_ok += [r["correct"] for r in test]
-    return summary(held_conf, held_ok, threshold)
+        conf = [confidence(r["features"], w) for r in test]
+        ok = [r["correct"] for r in test]
+        by_video[v] = summary(conf, ok, threshold)
+        held_conf += conf
+        held_ok += ok
+    return {**summary(held_conf, held_ok, threshold), "by_video": by_video}
 
 
 def fit(run_dirs: Sequence[Path], current: Sequence[float], threshold: float) -> dict[str, Any]:

@@ -49,6 +49,8 @@ def test_fitted_weights_separate_exact_from_label_evidence_held_out(tmp_path):
     assert w["exact"] > 0 > w["label"]
     held = res["fitted_leave_one_video_out"]
     assert held["n"] == 80 and held["ece"] < res["current_weights_in_sample"]["ece"]
+    assert sorted(held["by_video"]) == ["v0", "v1", "v2"]
+    assert sum(v["n"] for v in held["by_video"].values()) == 80
     # runs over the same videos share folds: a video is held out of every run at once
     assert res["data"]["questions"] == 80 and res["data"]["videos"] == ["v0", "v1", "v2"]
 
