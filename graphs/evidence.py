@@ -130,7 +130,9 @@ def located_arithmetic(
             out += arithmetic.window_lines(target, options, target_hits, gap)
     if located:
         out += located_summary(options, located)
-        if reading.get("options_are") == "sentences" and kind in ("what", "other"):
+        if reading.get("options_are") == "sentences" and kind not in ("how_often", "how_many"):
+            # whatever kind the model named ("which line is heard" read as "doing"), options
+            # that are lines and a single one occurring ask which one occurs
             line = only_line_located(options, located)
             if line:
                 out.append(line)

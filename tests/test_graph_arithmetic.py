@@ -95,7 +95,7 @@ def test_the_only_line_found_word_for_word_answers_which_line_occurs():
     assert only_line_located(opts, {1: [_hit(5, "speech", "try again later")]}) is None
     assert only_line_located(opts, {2: [_hit(5, "object", "fail better")]}) is None
     s = Settings(store="/x")
-    for kind, expect in (("what", ["A"]), ("when", [])):
+    for kind, expect in (("what", ["A"]), ("doing", ["A"]), ("how_often", [])):
         reading = {"kind": kind, "target": "a line", "options_are": "sentences"}
         lines = located_arithmetic(reading, "q", opts, None, {0: [heard]}, s)
         assert [f["option"] for f in lines if f.get("option")] == expect
