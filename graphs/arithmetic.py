@@ -17,6 +17,7 @@ from typing import Any
 
 from vidsleuth.graphs.prompts import fmt_span
 from vidsleuth.options import LETTERS
+from vidsleuth.tools.evidence import occurrences
 
 Finding = dict[str, Any]
 
@@ -41,18 +42,6 @@ def parse_time_span(option: str) -> tuple[float, float] | None:
         return found[0], found[0]
     a, b = found[0], found[1]
     return (a, b) if a <= b else (b, a)
-
-
-def occurrences(hits: Sequence[Finding], gap: float) -> list[Finding]:
-    """Located moments merged into separate occurrences: moments closer than ``gap`` seconds
-    are one occurrence (the same thing seen in neighbouring chunks)."""
-    out: list[Finding] = []
-    for h in sorted(hits, key=lambda h: float(h["t_start"])):
-        if out and float(h["t_start"]) <= float(out[-1]["t_end"]) + gap:
-            out[-1] = {**out[-1], "t_end": max(float(out[-1]["t_end"]), float(h["t_end"]))}
-        else:
-            out.append(dict(h))
-    return out
 
 
 def basis(hits: Sequence[Finding]) -> str:

@@ -13,6 +13,7 @@ from vidsleuth.graphs.rounds import guess_options_are
 from vidsleuth.graphs.state import AgentState, Finding
 from vidsleuth.graphs.stop import EXACT_KINDS
 from vidsleuth.options import LETTERS
+from vidsleuth.spans import group_spans
 
 
 def ranked(items: Sequence[Finding]) -> list[Finding]:
@@ -26,15 +27,14 @@ def span_of(f: Finding) -> list[float]:
 def merge_candidates(spans: Sequence[Finding], gap: float) -> list[Finding]:
     """Candidate spans merged when they touch (so neighbouring chunks are looked at once)."""
     out: list[Finding] = []
-    for f in sorted(spans, key=lambda f: f["t_start"]):
-        if out and f["t_start"] <= out[-1]["t_end"] + gap:
-            last = out[-1]
-            last["t_end"] = max(last["t_end"], f["t_end"])
-            last["score"] = max(last.get("score") or 0.0, f.get("score") or 0.0)
-        else:
-            out.append(
-                {"t_start": f["t_start"], "t_end": f["t_end"], "score": f.get("score") or 0.0}
-            )
+    for run in group_spans(spans, lambda f: (f["t_start"], f["t_end"]), gap):
+        out.append(
+            {
+                "t_start": min(float(f["t_start"]) for f in run),
+                "t_end": max(float(f["t_end"]) for f in run),
+                "score": max(f.get("score") or 0.0 for f in run),
+            }
+        )
     return out
 
 

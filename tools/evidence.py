@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from vidsleuth.spans import group_spans
 from vidsleuth.text import tokens
 from vidsleuth.tools.perception.colour_events import canonical_colour
 
@@ -221,15 +222,16 @@ def locate(
 
 def occurrences(hits: Sequence[dict[str, Any]], gap: float) -> list[dict[str, Any]]:
     """Hits merged into separate occurrences, in time order (hits closer than ``gap`` seconds
-    are one occurrence, scored by its best hit)."""
-    occ: list[dict[str, Any]] = []
-    for h in sorted(hits, key=lambda h: h["t_start"]):
-        if occ and h["t_start"] <= occ[-1]["t_end"] + gap:
-            occ[-1]["t_end"] = max(occ[-1]["t_end"], h["t_end"])
-            occ[-1]["score"] = max(occ[-1]["score"], h["score"])
-        else:
-            occ.append(dict(h))
-    return occ
+    are one occurrence: the first hit's fields, spanning the whole run, scored by its best
+    hit)."""
+    out = []
+    for run in group_spans(hits, lambda h: (h["t_start"], h["t_end"]), gap):
+        first = dict(run[0])
+        first["t_end"] = max(float(h["t_end"]) for h in run)
+        if any("score" in h for h in run):
+            first["score"] = max(float(h.get("score") or 0.0) for h in run)
+        out.append(first)
+    return out
 
 
 def embedding_similarity(embedder: Any) -> Callable[[str, Sequence[str]], list[float]]:
