@@ -40,6 +40,7 @@ from langgraph.types import Command, Overwrite, interrupt
 from vidsleuth.graphs import prompts, routing
 from vidsleuth.graphs.calls import (
     ask_model,
+    by_role,
     call_key,
     call_schema,
     call_tool,
@@ -195,7 +196,15 @@ def act(state: AgentState, runtime: Deps) -> Command[Literal["map"]]:
             # a hint of what the span shows).
             if not f.get("text") or (t is not None and t.role == "search"):
                 candidates.append(f)
-    findings += located_arithmetic(reading, question, options, target_hits, located, s)
+    computed = located_arithmetic(reading, question, options, target_hits, located, s)
+    if by_role(deps, "scan"):
+        # Part of the video is not perceived yet (the quick first pass): a count, an order or
+        # "the only one found" over what was perceived is no answer, only a lead; the model
+        # reads it and the scan of the unseen parts stays open.
+        for f in computed:
+            if f.pop("option", None) is not None:
+                f["text"] = f"{f['text']} (in the parts perceived so far)"
+    findings += computed
     # Coarse to fine: look at the best spans search pointed at (cached perception, cheap).
     looks = [
         t.name

@@ -527,3 +527,25 @@ def test_a_confident_reply_citing_a_time_outside_the_video_is_discounted(time_s)
     assert partials and all(p["grounded"] is False for p in partials)
     good, _, _, _ = run([PLAN_REPLY] + [map_reply({"NINE": "B"}, conf=0.99)] * 20)
     assert out["answer"] == "B" and out["confidence"] < good["confidence"]
+
+
+def test_before_the_full_index_a_count_is_a_lead_not_an_answer():
+    """While part of the video is unperceived (a scan tool is offered), counting what was
+    located so far would undercount: the count line is shown, marked as partial, and the model
+    answers."""
+    reg = world_registry(locate=True)
+
+    @tool(registry=reg, role="scan")
+    def scan_more(ctx: ToolContext, inp: MentionIn) -> Findings:
+        """Perceive the parts of the video not perceived yet and find the query there."""
+        return Findings(findings=[])
+
+    read = reading(target="warehouse", kind="how_often", options_are="numbers")
+    out, _, chat, _ = run(
+        [read] + [map_reply({"located at 3 separate": "A"})] * 12,
+        registry=reg,
+        q="How often is a warehouse sign shown?",
+        options=["1", "2", "3", "4"],
+    )
+    assert out["answered_by"] == "model" and out["answer"] == "A"
+    assert any("(in the parts perceived so far)" in m["content"] for m in chat.calls[1])
