@@ -167,3 +167,15 @@ def test_a_thing_may_be_seen_without_being_named():
     read = {"findings": [{"t_start": 1, "t_end": 2, "kind": "ocr", "text": "EXIT"}]}
     assert option_support(seen, "a dog") == 0.0 and has_sightings(seen)
     assert not has_sightings(read)
+
+
+def test_fitted_weights_keep_more_agreement_from_lowering_confidence():
+    """One video's wrong answers with wide margins must not teach the rule that a negative
+    margin means a right answer."""
+    rows = [StopFeatures(agreement=1.0, stated=0.4, margin=0.5, exact=1.0)] * 10
+    rows += [StopFeatures(agreement=1.0, stated=0.4, margin=-0.5, exact=1.0)] * 10
+    correct = [False] * 10 + [True] * 10
+    w = fit_weights(rows, correct)
+    assert w[3] == 0.0  # the margin weight stays at zero instead of going negative
+    free = fit_weights(rows, correct, monotone=())
+    assert free[3] < 0
