@@ -504,40 +504,43 @@ class LoopbackVLMServer:
                     scripted = srv.script.pop(0) if srv.script else None
                     n = len(srv.requests)
                 try:
-                    images = _request_images(body)
-                    record = {
-                        "model": body.get("model"),
-                        "images": len(images),
-                        "sizes": [im.size for im in images],
-                        "text": _request_text(body),
-                        "max_tokens": body.get("max_tokens"),
-                        "response_format": body.get("response_format"),
-                    }
-                    with lock:
-                        srv.requests.append(record)
-                    if srv.gate is not None and n >= srv.gate_after:
-                        srv.gate.wait()
-                    if srv.delay_s:
-                        time.sleep(srv.delay_s)
-                    if scripted is not None:
-                        status, payload = scripted
-                        if status == 0:
-                            time.sleep(srv.hang_s)
-                            return
-                        self._send(status, payload)
-                        return
-                    if srv.refuse_images and images:
-                        self._send(
-                            400,
-                            {"error": {"message": "this model does not support image inputs"}},
-                        )
-                        return
-                    arrays = [np.asarray(im) for im in images]
-                    text = srv.reply(body, arrays) if srv.reply else describe_images(arrays)
-                    self._send(200, completion_payload(text, prompt=50 + 10 * len(images)))
+                    out = self._answer(body, scripted, n)
                 finally:
+                    # A request stops counting as in flight before its answer is sent: the
+                    # client may send its next request the moment it reads this one's answer.
                     with lock:
                         srv.in_flight -= 1
+                if out is not None:
+                    self._send(*out)
+
+            def _answer(
+                self, body: dict[str, Any], scripted: tuple[int, Any] | None, n: int
+            ) -> tuple[int, Any] | None:
+                images = _request_images(body)
+                record = {
+                    "model": body.get("model"),
+                    "images": len(images),
+                    "sizes": [im.size for im in images],
+                    "text": _request_text(body),
+                    "max_tokens": body.get("max_tokens"),
+                    "response_format": body.get("response_format"),
+                }
+                with lock:
+                    srv.requests.append(record)
+                if srv.gate is not None and n >= srv.gate_after:
+                    srv.gate.wait()
+                if srv.delay_s:
+                    time.sleep(srv.delay_s)
+                if scripted is not None:
+                    if scripted[0] == 0:
+                        time.sleep(srv.hang_s)
+                        return None
+                    return scripted
+                if srv.refuse_images and images:
+                    return 400, {"error": {"message": "this model does not support image inputs"}}
+                arrays = [np.asarray(im) for im in images]
+                text = srv.reply(body, arrays) if srv.reply else describe_images(arrays)
+                return 200, completion_payload(text, prompt=50 + 10 * len(images))
 
             def log_message(self, *args: Any) -> None:
                 pass
