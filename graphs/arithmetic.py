@@ -134,6 +134,19 @@ def order_line(
     }
 
 
+def located_line(hit: Finding, text: str, source: str) -> Finding:
+    """A computed line about one located moment: its span, score and kind (as ``basis``)."""
+    return {
+        "t_start": float(hit["t_start"]),
+        "t_end": float(hit["t_end"]),
+        "kind": "located",
+        "text": text,
+        "score": float(hit.get("score") or 0.0),
+        "source": source,
+        "basis": str(hit.get("kind", "")),
+    }
+
+
 def window_lines(
     target: str, options: Sequence[str], hits: Sequence[Finding], gap: float
 ) -> list[Finding]:
@@ -155,18 +168,8 @@ def window_lines(
         ]
         where = f"inside option {', '.join(inside)}" if inside else "inside no option's window"
         holding.update(inside)
-        out.append(
-            {
-                "t_start": a,
-                "t_end": b,
-                "kind": "located",
-                "text": f"'{target}' located at {_span(a, b)} ({where}); seen as {o.get('kind')}: "
-                f"{str(o.get('text', ''))[:60]}",
-                "score": float(o.get("score") or 0.0),
-                "source": "arithmetic:window",
-                "basis": str(o.get("kind", "")),
-            }
-        )
+        text = f"'{target}' located at {_span(a, b)} ({where}); seen as {o.get('kind')}: "
+        out.append(located_line(o, text + str(o.get("text", ""))[:60], "arithmetic:window"))
     if len(holding) == 1:
         (letter,) = holding
         first = next(f for f in out if f"option {letter}" in f["text"])

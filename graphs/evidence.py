@@ -89,17 +89,11 @@ def only_line_located(options: Sequence[str], located: dict[int, list[Finding]])
     if len(found) != 1:
         return None
     i, h = found[0]
-    return {
-        "t_start": float(h["t_start"]),
-        "t_end": float(h["t_end"]),
-        "kind": "located",
-        "text": f"of the options only {LETTERS[i]} '{options[i]}' is found word for word "
-        f"({h.get('kind')}: {str(h.get('text', ''))[:60]})",
-        "score": float(h.get("score") or 0.0),
-        "source": "arithmetic:only",
-        "basis": str(h.get("kind", "")),
-        "option": LETTERS[i],
-    }
+    text = (
+        f"of the options only {LETTERS[i]} '{options[i]}' is found word for word "
+        f"({h.get('kind')}: {str(h.get('text', ''))[:60]})"
+    )
+    return {**arithmetic.located_line(h, text, "arithmetic:only"), "option": LETTERS[i]}
 
 
 def located_arithmetic(
