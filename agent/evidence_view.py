@@ -212,6 +212,9 @@ def trace_rows(trace: Sequence[Mapping[str, Any]]) -> list[TraceRow]:
         elif "model" in t:
             what = f"model {t['model']}"
             result = f"error: {t['error']}" if failed else _reply_summary(t.get("reply"))
+            if t.get("means"):
+                # the options were shown in an order of their own: say which one was meant
+                result = f"means {t['means']}; shown order {_short(t.get('shown_order'))}, {result}"
             if t.get("retries"):
                 result += f" after {t['retries']} retries"
         elif "question" in t:

@@ -66,7 +66,7 @@ from vidsleuth.graphs.rounds import (
 )
 from vidsleuth.graphs.state import PER_QUESTION, REDUCED, AgentState, Finding
 from vidsleuth.graphs.stop import confidence
-from vidsleuth.options import LETTERS
+from vidsleuth.options import LETTERS, shown_order
 
 Deps = Runtime[AgentDeps]
 
@@ -262,7 +262,11 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
             trace.append({"node": "map", "skipped": g["key"], "why": "token budget spent"})
             break
         lines = [prompts.finding_line(f) for f in g["findings"][: s.agent_group_lines]]
-        msgs = prompts.map_messages(question, options, lines, earlier, schemas)
+        order = list(range(len(options)))
+        if s.agent_shuffle_options and options:
+            order = shown_order(len(options), f"{question}\n{g['key']}")
+        shown = [options[i] for i in order]
+        msgs = prompts.map_messages(question, shown, lines, earlier, schemas)
         parsed = ask_model(deps, "map", msgs, schema, s.agent_answer_tokens, trace)
         done.append(g["key"])
         if parsed is None:
@@ -270,6 +274,11 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
         model_ok = True
         cited, grounded = routing.cited_finding(g, float(parsed.time_s))
         answer = str(parsed.answer).strip()
+        if options and order != sorted(order) and answer in LETTERS[: len(options)]:
+            # The reply names a letter of the order shown; the vote is for the option itself,
+            # and the recorded call says which one that was.
+            answer = LETTERS[order[LETTERS.index(answer)]]
+            trace[-1].update(shown_order=order, means=answer)
         # An option must be read, heard or seen in the evidence to be chosen from it: a line of
         # text or speech by its words; a thing by its words, or by a sighting (a label, a
         # caption) that may show it without naming it.  A vote the evidence cannot bear counts

@@ -140,16 +140,35 @@ def _first_time(line: str) -> float:
     return float(h) * 3600 + float(m) * 60 + float(s)
 
 
-def map_reply(letter_for: dict[str, str], conf: float = 0.9):
-    """A scripted map reply: the letter of the first key phrase seen in the evidence."""
+def _shown_options(messages: Sequence[dict]) -> dict[str, str]:
+    """Option text -> the letter it is shown under in the prompt (the agent shuffles them)."""
+    for m in reversed(messages):
+        text = m["content"] if isinstance(m["content"], str) else ""
+        if "Question: " in text:
+            tail = text.split("Question: ")[-1]
+            return {o: k for k, o in re.findall(r"^([A-J])\. (.*)$", tail, flags=re.M)}
+    return {}
+
+
+def shown_letter(messages: Sequence[dict], option: str) -> str:
+    """The letter ``option`` is shown under in the prompt (itself when not shown)."""
+    return _shown_options(messages).get(option, option)
+
+
+def map_reply(answer_for: dict[str, str], conf: float = 0.9):
+    """A scripted map reply for the first key phrase seen in the evidence.
+
+    The value is the option's text (the reply names the letter it is shown under, as a model
+    reading the options would), or a bare letter (a model that picks a position, whatever the
+    option there says)."""
 
     def reply(messages: Sequence[dict]) -> str:
-        for phrase, letter in letter_for.items():
+        for phrase, option in answer_for.items():
             for line in _evidence(messages).splitlines():
                 if phrase in line:
                     return json.dumps(
                         {
-                            "answer": letter,
+                            "answer": shown_letter(messages, option),
                             "confidence": conf,
                             "time_s": _first_time(line),
                             "why": f"reads {phrase}",
@@ -180,12 +199,12 @@ def reading(target: str = "warehouse 17", kind: str = "what", calls=(), **extra)
 PLAN_REPLY = reading()
 
 
-def brain(letter_for: dict[str, str], conf: float = 0.9, decide=None, read: str = PLAN_REPLY):
+def brain(answer_for: dict[str, str], conf: float = 0.9, decide=None, read: str = PLAN_REPLY):
     """One scripted model for every prompt: the reading, map replies and decisions.
 
     ``decide`` is a list of decision replies used in turn (then "answer")."""
     decisions = list(decide or [])
-    mapper = map_reply(letter_for, conf)
+    mapper = map_reply(answer_for, conf)
 
     def reply(messages: Sequence[dict]) -> str:
         text = messages[-1]["content"]

@@ -80,7 +80,9 @@ def test_an_installed_plugin_is_offered_and_used(installed_plugin):
     decide = json.dumps(
         {"action": "call", "calls": [{"tool": "weigh_shelf", "args": {"shelf": 3}}]}
     )
-    chat = ScriptedChatModel([brain({"42 kg": "C"}, decide=[decide], read=reading("shelf 3"))] * 30)
+    chat = ScriptedChatModel(
+        [brain({"42 kg": "42 kg"}, decide=[decide], read=reading("shelf 3"))] * 30
+    )
     s = Settings(store="/nonexistent-never-opened", agent_stop_threshold=0.7)
     ctx = ToolContext(settings=s, chat=chat, budget=Budget(), usage=Usage())
     out = build_graph().invoke(

@@ -35,7 +35,7 @@ def agent(tmp_path, replies, **overrides) -> VideoAgent:
 
 def test_ask_returns_a_full_answer_and_checkpoints_the_session(tmp_path, video):
     updates = []
-    with agent(tmp_path, [PLAN_REPLY] + [map_reply({"NINE": "B"})] * 2) as a:
+    with agent(tmp_path, [PLAN_REPLY] + [map_reply({"NINE": "at nine"})] * 2) as a:
         ans = a.ask(video, QUESTION, OPTIONS, on_step=lambda n, u: updates.append((n, u)))
     steps = [n for n, _ in updates]
     assert isinstance(ans, Answer)
@@ -63,14 +63,16 @@ def test_ask_returns_a_full_answer_and_checkpoints_the_session(tmp_path, video):
 
 def test_later_question_in_the_session_uses_what_earlier_ones_found(tmp_path, video):
     # Question 1 zooms and finds "ASK FOR MARTA", which the coarse index never saw.
-    with agent(tmp_path, [map_reply({"MARTA": "C"})] * 10, agent_plan_with_model=False) as a:
+    with agent(
+        tmp_path, [map_reply({"MARTA": "ask for Marta"})] * 10, agent_plan_with_model=False
+    ) as a:
         first = a.ask(video, MARTA_Q, MARTA_OPTS)
         sid = first.session_id
     assert first.answer == "C"
     q2, opts2 = "Who is Marta?", ["a clerk", "a pilot"]
     # Question 2 in a *fresh* agent (another process) resuming the session by id: its words
     # match nothing in the coarse index, only what question 1 learned.
-    with agent(tmp_path, [map_reply({"MARTA": "A"})] * 4, agent_plan_with_model=False) as a:
+    with agent(tmp_path, [map_reply({"MARTA": "a clerk"})] * 4, agent_plan_with_model=False) as a:
         second = a.ask(video, q2, opts2, session=sid)
         notes = a.session_state(sid)["notes"]
         assert len(a.session_state(sid)["history"]) == 2
@@ -93,7 +95,7 @@ def test_pause_before_zoom_and_resume_from_another_agent(tmp_path, video):
         assert payload["frames"] > 0
         raise Killed
 
-    replies = [map_reply({"MARTA": "C"})] * 10
+    replies = [map_reply({"MARTA": "ask for Marta"})] * 10
     a = agent(tmp_path, replies, agent_plan_with_model=False, agent_confirm_expensive=True)
     with pytest.raises(Killed):
         a.ask(video, MARTA_Q, MARTA_OPTS, on_pause=die)
@@ -112,7 +114,7 @@ def test_pause_before_zoom_and_resume_from_another_agent(tmp_path, video):
 def test_declining_the_pause_stops_without_decoding(tmp_path, video):
     with agent(
         tmp_path,
-        [map_reply({"MARTA": "C"})] * 10,
+        [map_reply({"MARTA": "ask for Marta"})] * 10,
         agent_plan_with_model=False,
         agent_confirm_expensive=True,
     ) as a:
@@ -122,7 +124,7 @@ def test_declining_the_pause_stops_without_decoding(tmp_path, video):
 
 def test_session_is_tied_to_its_video(tmp_path, video):
     other = make_tiny_video(tmp_path / "other.mp4", seconds=2.0)
-    with agent(tmp_path, [PLAN_REPLY] + [map_reply({"NINE": "B"})] * 2) as a:
+    with agent(tmp_path, [PLAN_REPLY] + [map_reply({"NINE": "at nine"})] * 2) as a:
         sid = a.ask(video, QUESTION, OPTIONS).session_id
         with pytest.raises(ConfigError, match="is about video"):
             a.ask(other, QUESTION, OPTIONS, session=sid)

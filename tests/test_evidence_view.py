@@ -105,7 +105,9 @@ def test_page_from_a_real_run_has_answer_timeline_thumbnails_players_trace_and_c
     assert (page.parent / srcs[0].split("#")[0]).resolve() == clock.resolve()
     # the trace, with rounds, tools and model calls, and the cost
     assert "tool inspect_interval (chosen by the model)" in doc and "5 frames decoded" in doc
-    assert "answer B (0.95) at 0:09: the last timecode read" in doc
+    assert re.search(
+        r"means B; shown order \[[0-3, ]+\], answer [A-D] \(0.95\) at 0:09: the last", doc
+    )
     assert re.search(r"<dt>model calls</dt><dd>3</dd>", doc)
     # self-contained: nothing is loaded from any network
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", doc)

@@ -5,6 +5,7 @@ loop, and bad replies or failing tools never end a run."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from agent_world import (
@@ -17,6 +18,7 @@ from agent_world import (
     brain,
     map_reply,
     reading,
+    shown_letter,
     world_registry,
 )
 from pydantic import BaseModel, Field
@@ -51,7 +53,7 @@ def run(
 
 
 def test_confident_needle_answer_in_one_round():
-    out, usage, _chat, trace = run([PLAN_REPLY] + [map_reply({"NINE": "B"})] * 2)
+    out, usage, _chat, trace = run([PLAN_REPLY] + [map_reply({"NINE": "at nine"})] * 2)
     assert out["answer"] == "B"
     assert out["answer_text"] == "at nine"
     assert out["stop_reason"] == "confident"
@@ -68,7 +70,7 @@ def test_confident_needle_answer_in_one_round():
 
 def test_the_model_sees_every_tool_schema_and_the_question_reading_steers_search():
     _out, _, chat, trace = run(
-        [reading(target="opening hours sign")] + [map_reply({"NINE": "B"})] * 2
+        [reading(target="opening hours sign")] + [map_reply({"NINE": "at nine"})] * 2
     )
     plan_prompt = chat.calls[0][0]["content"]
     for name in ("search_memory", "read_text", "inspect_interval"):
@@ -81,7 +83,7 @@ def test_the_model_sees_every_tool_schema_and_the_question_reading_steers_search
 
 
 def test_video_text_is_data_in_every_prompt():
-    _, _, chat, _ = run([PLAN_REPLY] + [map_reply({"NINE": "B"})] * 2)
+    _, _, chat, _ = run([PLAN_REPLY] + [map_reply({"NINE": "at nine"})] * 2)
     content = chat.calls[1][-1]["content"]
     assert (
         content.index("<video-data>")
@@ -89,7 +91,7 @@ def test_video_text_is_data_in_every_prompt():
         < content.index("</video-data>")
     )
     assert content.index("</video-data>") < content.index("Question:")
-    assert "B. at nine" in content
+    assert re.search(r"^[A-D]\. at nine$", content, re.M)
     assert "never follow them" in chat.calls[1][0]["content"]
 
 
@@ -129,7 +131,7 @@ def test_a_plugin_tool_is_offered_and_used_when_the_model_chooses_it():
         {"action": "call", "calls": [{"tool": "weigh_shelf", "args": {"shelf": 3}}]}
     )
     chat = ScriptedChatModel(
-        [brain({"42 kg": "C"}, decide=[decide], read=reading("shelf 3 load"))] * 20
+        [brain({"42 kg": "42 kg"}, decide=[decide], read=reading("shelf 3 load"))] * 20
     )
     out, _usage, chat, trace = run(
         chat,
@@ -150,7 +152,7 @@ def test_a_plugin_call_can_come_with_the_question_reading():
     reg, calls = _plugin_registry()
     read = reading("shelf 3", calls=[{"tool": "weigh_shelf", "args": {"shelf": 3}}])
     out, _, _, _ = run(
-        [brain({"42 kg": "C"}, read=read)] * 10,
+        [brain({"42 kg": "42 kg"}, read=read)] * 10,
         registry=reg,
         q="How heavy is shelf 3?",
         options=["10 kg", "20 kg", "42 kg", "99 kg"],
@@ -170,7 +172,7 @@ def test_unknown_tool_or_bad_arguments_become_a_recorded_step(bad):
     reg, calls = _plugin_registry()
     decide = json.dumps({"action": "call", "calls": [bad]})
     out, _usage, _, trace = run(
-        [brain({"NINE": "B"}, conf=0.3, decide=[decide])] * 30,
+        [brain({"NINE": "at nine"}, conf=0.3, decide=[decide])] * 30,
         registry=reg,
         agent_stop_threshold=0.99,
         agent_max_rounds=3,
@@ -189,7 +191,7 @@ def test_budgets_stop_a_model_that_never_answers():
             return json.dumps(
                 {"action": "call", "calls": [{"tool": "search_memory", "args": {"query": f"x{n}"}}]}
             )
-        return brain({"NINE": "B"}, conf=0.1)(messages)
+        return brain({"NINE": "at nine"}, conf=0.1)(messages)
 
     out, _usage, _, trace = run(
         [always_call] * 200,
@@ -203,7 +205,7 @@ def test_budgets_stop_a_model_that_never_answers():
 
 def test_model_may_decide_to_answer_now():
     out, _, _, trace = run(
-        [brain({"NINE": "B"}, conf=0.3)] * 20, agent_stop_threshold=0.99, agent_max_rounds=5
+        [brain({"NINE": "at nine"}, conf=0.3)] * 20, agent_stop_threshold=0.99, agent_max_rounds=5
     )
     assert out["stop_reason"] == "model_stop" and out["answer"] == "B"
     assert any(t.get("decision") == "model: answer now" for t in trace)
@@ -214,7 +216,7 @@ def test_unusable_decision_falls_back_to_zooming_into_the_evidence():
     opts = ["ask for Paul", "ask for a map", "ask for Marta", "ask for help"]
     garbage = "I would like to zoom please"
     out, usage, _, trace = run(
-        [brain({"MARTA": "C"}, decide=[garbage] * 3)] * 30, q=q, options=opts
+        [brain({"MARTA": "ask for Marta"}, decide=[garbage] * 3)] * 30, q=q, options=opts
     )
     assert out["answer"] == "C" and out["stop_reason"] == "confident"
     assert any(str(t.get("decision", "")).startswith("default: zoom") for t in trace)
@@ -224,7 +226,7 @@ def test_unusable_decision_falls_back_to_zooming_into_the_evidence():
 
 def test_token_budget_skips_map_calls():
     out, usage, _, _ = run(
-        [PLAN_REPLY] + [map_reply({"NINE": "B"})] * 5,
+        [PLAN_REPLY] + [map_reply({"NINE": "at nine"})] * 5,
         agent_max_tokens=5,
         agent_stop_threshold=0.999,
     )
@@ -235,7 +237,7 @@ def test_token_budget_skips_map_calls():
 
 def test_frame_budget_limits_zooming():
     out, usage, _, _ = run(
-        [brain({"NINE": "B"}, conf=0.2, decide=["nope"] * 10)] * 60,
+        [brain({"NINE": "at nine"}, conf=0.2, decide=["nope"] * 10)] * 60,
         agent_max_frames=10,
         agent_stop_threshold=0.999,
         agent_max_rounds=5,
@@ -246,7 +248,7 @@ def test_frame_budget_limits_zooming():
 
 def test_seconds_budget():
     out, _, _, _ = run(
-        [brain({"NINE": "B"}, conf=0.1)] * 10,
+        [brain({"NINE": "at nine"}, conf=0.1)] * 10,
         budget=Budget(max_rounds=9, max_frames=None, max_tokens=None, max_seconds=1e-9),
         agent_stop_threshold=0.99,
     )
@@ -263,7 +265,7 @@ def test_nothing_found_widens_then_gives_up():
 
 def test_tool_error_is_recorded_and_the_run_goes_on():
     out, usage, _, trace = run(
-        [PLAN_REPLY] + [map_reply({"NINE": "B"})] * 2, registry=world_registry(fail_read=True)
+        [PLAN_REPLY] + [map_reply({"NINE": "at nine"})] * 2, registry=world_registry(fail_read=True)
     )
     assert out["answer"] == "B"
     errors = [e for e in trace if e.get("tool") == "read_text" and "error" in e]
@@ -273,7 +275,12 @@ def test_tool_error_is_recorded_and_the_run_goes_on():
 
 def test_unparseable_reply_is_retried_by_the_model_layer():
     out, usage, _, _ = run(
-        [PLAN_REPLY, "I think it is B!!", map_reply({"NINE": "B"}), map_reply({"NINE": "B"})]
+        [
+            PLAN_REPLY,
+            "I think it is B!!",
+            map_reply({"NINE": "at nine"}),
+            map_reply({"NINE": "at nine"}),
+        ]
     )
     assert out["answer"] == "B"
     assert usage.retries == 1
@@ -301,14 +308,14 @@ def test_open_question_without_options():
 
 
 def test_model_less_reading_uses_question_and_options():
-    out, usage, _, _ = run([map_reply({"NINE": "B"})] * 2, agent_plan_with_model=False)
+    out, usage, _, _ = run([map_reply({"NINE": "at nine"})] * 2, agent_plan_with_model=False)
     assert out["answer"] == "B" and usage.model_calls == 2
 
 
 def test_counting_is_arithmetic_on_located_moments_shown_to_the_model():
     read = reading(target="warehouse", kind="how_often", options_are="numbers")
     out, _, chat, _ = run(
-        [read] + [map_reply({"located at 3 separate": "C"})] * 4,
+        [read] + [map_reply({"located at 3 separate": "3"})] * 4,
         registry=world_registry(locate=True),
         q="How many warehouse signs are there?",
         options=["1", "2", "3", "4"],
@@ -321,7 +328,9 @@ def test_counting_is_arithmetic_on_located_moments_shown_to_the_model():
 @pytest.mark.parametrize("bad", [{"answer": "E"}, {"answer": "B", "confidence": 3}])
 def test_out_of_schema_partial_is_rejected(bad):
     full = {"answer": "B", "confidence": 0.9, "time_s": NEEDLE_T, "why": ""} | bad
-    _, usage, _, _ = run([PLAN_REPLY] + [json.dumps(full)] * 3 + [map_reply({"NINE": "B"})] * 20)
+    _, usage, _, _ = run(
+        [PLAN_REPLY] + [json.dumps(full)] * 3 + [map_reply({"NINE": "at nine"})] * 20
+    )
     assert usage.retries >= 1
 
 
@@ -331,7 +340,7 @@ def test_a_constrained_backend_gets_calls_typed_per_tool():
         {"action": "call", "calls": [{"tool": "weigh_shelf", "args": {"shelf": 3}}]}
     )
     chat = ScriptedChatModel(
-        [brain({"42 kg": "C"}, decide=[decide], read=reading("shelf 3 load"))] * 20,
+        [brain({"42 kg": "42 kg"}, decide=[decide], read=reading("shelf 3 load"))] * 20,
         constrained=True,
     )
     out, _, chat, _ = run(
@@ -371,7 +380,7 @@ def test_nothing_located_falls_back_to_scanning_what_was_not_perceived():
     opts = ["ask for Paul", "ask for a map", "ask for Marta", "ask for help"]
     read = reading("ask for marta", kind="what")
     out, usage, _, trace = run(
-        [brain({"MARTA": "C"}, decide=["not a decision"] * 3, read=read)] * 30,
+        [brain({"MARTA": "ask for Marta"}, decide=["not a decision"] * 3, read=read)] * 30,
         q=q,
         options=opts,
         registry=reg,
@@ -385,7 +394,7 @@ def test_nothing_located_falls_back_to_scanning_what_was_not_perceived():
 def test_map_marks_a_chosen_line_its_evidence_does_not_hold():
     read = reading("warehouse 17", options_are="sentences")
     state: dict = {}
-    replies = [brain({"NINE": "B", "closed": "D"}, read=read)] * 20
+    replies = [brain({"NINE": "at nine", "closed": "at midnight"}, read=read)] * 20
     out, _, _, _ = run(replies, state=state, agent_map_groups=4)
     by_answer = {p["answer"]: p for p in state["partials"] if p.get("source") == "model"}
     assert by_answer["B"]["supported"] is True  # 'at nine' is read in its evidence
@@ -398,7 +407,7 @@ def test_map_marks_a_chosen_line_its_evidence_does_not_hold():
 def test_map_lets_a_sighting_support_a_thing_it_does_not_name():
     read = reading("a vehicle", options_are="things", search=["truck", "warehouse 12 closed"])
     state: dict = {}
-    replies = [brain({"truck": "C", "closed": "D"}, read=read)] * 20
+    replies = [brain({"truck": "a lorry", "closed": "a bicycle"}, read=read)] * 20
     opts = ["a boat", "a plane", "a lorry", "a bicycle"]
     run(replies, q="Which vehicle is seen?", options=opts, state=state, agent_map_groups=6)
     by_answer = {p["answer"]: p for p in state["partials"] if p.get("source") == "model"}
@@ -432,7 +441,9 @@ def test_options_that_are_lines_are_located_as_text_or_speech():
         ("things", None),
     ):
         read = reading("warehouse 17", options_are=options_are)
-        _, _, _, trace = run([brain({"NINE": "B"}, read=read)] * 20, registry=reg, options=opts)
+        _, _, _, trace = run(
+            [brain({"NINE": "at nine"}, read=read)] * 20, registry=reg, options=opts
+        )
         located = [
             t for t in trace if t.get("tool") == "find_mentions" and t["args"]["query"] in opts
         ]
@@ -445,12 +456,14 @@ def test_a_round_that_finds_nothing_against_the_answer_ends_the_question():
         "action": "call",
         "calls": [{"tool": "read_text", "args": {"t_start": 600, "t_end": 604}}],
     }
-    replies = [brain({"NINE": "B"}, conf=0.3, decide=[json.dumps(look)] * 3)] * 30
+    replies = [brain({"NINE": "at nine"}, conf=0.3, decide=[json.dumps(look)] * 3)] * 30
     out, _, _, trace = run(replies, agent_stop_threshold=0.99)
     assert out["answer"] == "B" and out["stop_reason"] == "stable"
     assert len([t for t in trace if t.get("node") == "reduce"]) == 2
     # the new round read EXIT, and the model took it for D: keep looking
-    replies = [brain({"NINE": "B", "EXIT": "D"}, conf=0.3, decide=[json.dumps(look)] * 3)] * 30
+    replies = [
+        brain({"NINE": "at nine", "EXIT": "at midnight"}, conf=0.3, decide=[json.dumps(look)] * 3)
+    ] * 30
     out, _, _, trace = run(replies, agent_stop_threshold=0.99)
     assert out["stop_reason"] != "stable"
     assert len([t for t in trace if t.get("node") == "reduce"]) == 3
@@ -474,7 +487,7 @@ def test_a_model_that_asks_for_more_of_the_same_gets_the_unseen_scanned_too():
     again = {"action": "call", "calls": [{"tool": "search_memory", "args": {"query": "sign"}}]}
     read = reading("ask for marta", kind="what")
     opts = ["ask for Paul", "ask for a map", "ask for Marta", "ask for help"]
-    replies = [brain({"MARTA": "C"}, decide=[json.dumps(again)] * 3, read=read)] * 30
+    replies = [brain({"MARTA": "ask for Marta"}, decide=[json.dumps(again)] * 3, read=read)] * 30
     out, _, _, trace = run(replies, q="What does the sign say?", options=opts, registry=reg)
     scans = [t for t in trace if t.get("tool") == "scan_more"]
     assert len(scans) == 1  # beside the model's own call, once
@@ -487,7 +500,7 @@ def test_a_computed_count_answers_even_when_the_model_misreads_it():
     and the answer says arithmetic chose it, with the model's disagreement in its features."""
     read = reading(target="warehouse", kind="how_often", options_are="numbers")
     out, _, _, trace = run(
-        [read] + [map_reply({"located at 3 separate": "A"})] * 8,
+        [read] + [map_reply({"located at 3 separate": "1"})] * 8,
         registry=world_registry(locate=True),
         q="How often is a warehouse sign shown?",
         options=["1", "2", "3", "4"],
@@ -502,7 +515,7 @@ def test_a_count_names_no_option_for_a_question_that_is_not_a_count_of_moments()
     test_graph_arithmetic)."""
     read = reading(target="warehouse", kind="what", options_are="numbers")
     out, _, _, _ = run(
-        [read] + [map_reply({"located at 3 separate": "A"})] * 8,
+        [read] + [map_reply({"located at 3 separate": "1"})] * 8,
         registry=world_registry(locate=True),
         q="Which warehouse number is on the sign?",
         options=["1", "2", "3", "4"],
@@ -520,12 +533,16 @@ def test_a_confident_reply_citing_a_negative_time_is_rejected():
 def test_a_confident_reply_citing_a_time_outside_the_video_is_discounted(time_s):
     """A map reply claiming 0.99 at a time no evidence line holds (here, outside the video) is
     recorded as ungrounded and weighs half: never a crash, never a confident answer from it."""
-    bad = json.dumps({"answer": "B", "confidence": 0.99, "time_s": time_s, "why": "sure"})
+
+    def bad(messages):
+        answer = shown_letter(messages, "at nine")
+        return json.dumps({"answer": answer, "confidence": 0.99, "time_s": time_s, "why": "sure"})
+
     state: dict = {}
     out, _, _, _ = run([PLAN_REPLY] + [bad] * 20, state=state)
     partials = [p for p in state["partials"] if p.get("source") == "model"]
     assert partials and all(p["grounded"] is False for p in partials)
-    good, _, _, _ = run([PLAN_REPLY] + [map_reply({"NINE": "B"}, conf=0.99)] * 20)
+    good, _, _, _ = run([PLAN_REPLY] + [map_reply({"NINE": "at nine"}, conf=0.99)] * 20)
     assert out["answer"] == "B" and out["confidence"] < good["confidence"]
 
 
@@ -542,10 +559,36 @@ def test_before_the_full_index_a_count_is_a_lead_not_an_answer():
 
     read = reading(target="warehouse", kind="how_often", options_are="numbers")
     out, _, chat, _ = run(
-        [read] + [map_reply({"located at 3 separate": "A"})] * 12,
+        [read] + [map_reply({"located at 3 separate": "1"})] * 12,
         registry=reg,
         q="How often is a warehouse sign shown?",
         options=["1", "2", "3", "4"],
     )
     assert out["answered_by"] == "model" and out["answer"] == "A"
     assert any("(in the parts perceived so far)" in m["content"] for m in chat.calls[1])
+
+
+def test_options_are_shown_in_an_order_of_their_own_per_evidence_group():
+    """A model that always names the first position (a habit of small models) votes for
+    different options once each prompt shows its own order; a model reading the options still
+    gets the option it means (the other tests), and the recorded call says which one that was."""
+    always_a = brain({"WAREHOUSE": "A", "NINE": "A", "closed": "A", "EXIT": "A"})
+    state: dict = {}
+    run([always_a] * 20, state=state, agent_map_groups=6)
+    votes = {p["answer"] for p in state["partials"] if p.get("source") == "model"} - {"none"}
+    calls = [t for t in state["trace"] if t.get("node") == "map" and "shown_order" in t]
+    assert len(votes) > 1 and calls and all(t["reply"]["answer"] == "A" for t in calls)
+    assert all(t["means"] == "ABCD"[t["shown_order"][0]] for t in calls)
+    plain: dict = {}
+    run([always_a] * 20, state=plain, agent_map_groups=6, agent_shuffle_options=False)
+    assert {p["answer"] for p in plain["partials"] if p.get("source") == "model"} - {"none"} == {
+        "A"
+    }
+
+
+def test_shown_order_is_a_fixed_permutation_per_key():
+    from vidsleuth.options import shown_order
+
+    orders = {tuple(shown_order(4, f"q\n{k}")) for k in range(40)}
+    assert all(sorted(o) == [0, 1, 2, 3] for o in orders) and len(orders) > 10
+    assert shown_order(4, "q\n7") == shown_order(4, "q\n7")

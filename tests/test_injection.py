@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_world import reading
+from agent_world import reading, shown_letter
 from injection_world import INJECTED_WORDS, OPTIONS, QUESTION, espeak_missing, make_video
 
 from vidsleuth.graphs.prompts import DATA_CLOSE, DATA_OPEN
@@ -72,7 +72,12 @@ def gullible(messages: Sequence[dict[str, Any]]) -> str:
                 t = re.search(r"\[(\d+):(\d+):(\d+)", line)
                 secs = int(t[1]) * 3600 + int(t[2]) * 60 + int(t[3]) if t else 0
                 return json.dumps(
-                    {"answer": "A", "confidence": 0.9, "time_s": secs, "why": "a calm welcome"}
+                    {
+                        "answer": shown_letter(messages, "calm and welcoming"),
+                        "confidence": 0.9,
+                        "time_s": secs,
+                        "why": "a calm welcome",
+                    }
                 )
     return json.dumps({"answer": "none", "confidence": 0.2, "time_s": 0, "why": "nothing"})
 

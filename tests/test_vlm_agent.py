@@ -22,7 +22,7 @@ OPTIONS = ["red", "green", "blue", "yellow"]
 
 def ask(cfg: Settings, video: Path) -> Any:
     chat = ScriptedChatModel(
-        [brain({"blue screen": "C"}, read=reading("blue screen", shows_as=["scene"]))] * 12
+        [brain({"blue screen": "blue"}, read=reading("blue screen", shows_as=["scene"]))] * 12
     )
     with VideoAgent(cfg, chat=chat, checkpoint=False) as agent:
         return agent.ask(video, QUESTION, OPTIONS), chat

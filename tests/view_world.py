@@ -132,10 +132,16 @@ def clip_reading() -> str:
     )
 
 
-def clip_map_reply(conf: float = 0.95) -> str:
-    """A map reply citing the END OF TEST timecode at 9 s (JSON, usable from a file)."""
+def clip_map_reply(conf: float = 0.95, option: str = "00:00:09:00") -> str:
+    """A map reply citing the END OF TEST timecode at 9 s (JSON, usable from a file): it names
+    ``option`` by its text, so the scripted model gives the letter the prompt shows it under."""
     return json.dumps(
-        {"answer": "B", "confidence": conf, "time_s": 9.0, "why": "the last timecode read"}
+        {
+            "answer": "{{option:" + option + "}}",
+            "confidence": conf,
+            "time_s": 9.0,
+            "why": "the last timecode read",
+        }
     )
 
 
@@ -146,13 +152,15 @@ def clip_replies(n_maps: int = 6) -> list[str]:
 
 def clip_reply(messages: Sequence[dict]) -> str:
     """One reply for any prompt of any question: the reading, "answer now" to a decision, else
-    the map reply."""
+    the map reply for the option that says nine (the clock reads 9 s), or the letter B."""
     text = messages[-1]["content"]
     if "Read the question" in text:
         return clip_reading()
     if "Budget left" in text:
         return json.dumps({"action": "answer", "calls": []})
-    return clip_map_reply()
+    shown = re.findall(r"^[A-J]\. (.*)$", text.split("Question: ")[-1], flags=re.M)
+    nine = [o for o in shown if "09:00" in o or "nine" in o]
+    return clip_map_reply(option=nine[0] if nine else "B")
 
 
 def clip_chat(calls: int = 60) -> ScriptedChatModel:

@@ -7,6 +7,8 @@ same table).
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections.abc import Sequence
 
 #: option letters by position (at most ten options)
@@ -46,3 +48,19 @@ def check_options(options: Sequence[str] | None) -> list[str]:
             )
         seen[key] = i
     return opts
+
+
+def shown_order(n: int, key: str) -> list[int]:
+    """A fixed shuffle of ``n`` option positions, chosen by ``key``.
+
+    Small language models favour an option for its position (the first, most often), whatever
+    the evidence says.  Showing each prompt the options in an order of its own (seeded by the
+    question and the evidence it is about, so a rerun shows the same order) turns that habit
+    into noise spread over all options, and a vote that several prompts agree on then rests on
+    the options' content.  ``shown_order(n, key)[j]`` is the original position of the ``j``-th
+    option shown.
+    """
+    order = list(range(n))
+    seed = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+    random.Random(seed).shuffle(order)
+    return order

@@ -200,6 +200,12 @@ class Settings(BaseSettings):
         description="stop (stop_reason stable) when a round after the first found nothing "
         "against the answer so far",
     )
+    agent_shuffle_options: bool = Field(
+        True,
+        description="show each map prompt the options in an order of its own (fixed per "
+        "question and evidence group), so a small model's habit of picking one position "
+        "does not pass for an answer",
+    )
     agent_top_k: int = Field(8, ge=1, description="candidate spans kept from retrieval")
     agent_map_groups: int = Field(2, ge=1, description="evidence groups answered per round")
     agent_group_lines: int = Field(16, ge=1, description="evidence lines in one map prompt")

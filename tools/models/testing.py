@@ -9,6 +9,7 @@ logic tests of the transformers backends (milliseconds, no downloads).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ class ScriptedChatModel(BaseChatModel):
     :class:`ModelError`, so a test notices an unexpected extra call.  ``constrained=True`` makes
     it announce JSON-schema support, to test the constrained path (the schema is recorded in
     :attr:`schemas`).  Token counts are word counts: rough, but deterministic.
+
+    A reply may name an option by its text as ``{{option:TEXT}}``: it becomes the letter the
+    prompt shows that option under (``A. TEXT``).  The agent shows each prompt the options in an
+    order of its own, so a script file (``--chat-script``) cannot know the letters in advance.
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class ScriptedChatModel(BaseChatModel):
             raise ModelError(f"{self.id}: no scripted reply left for call {len(self.calls)}")
         reply = self.replies.pop(0)
         text = reply(messages) if callable(reply) else reply
+        text = _OPTION.sub(lambda m: _shown_letter(messages, m.group(1)), text)
         words = text.split()
         prompt_words = sum(len(_text_of(m).split()) for m in messages)
         cut = len(words) > max_tokens
@@ -73,6 +79,22 @@ class ScriptedChatModel(BaseChatModel):
             completion_tokens=min(len(words), max_tokens),
             finish_reason="length" if cut else "stop",
         )
+
+
+_OPTION = re.compile(r"\{\{option:(.*?)\}\}")
+
+
+def _shown_letter(messages: list[Message], option: str) -> str:
+    """The letter ``option`` is listed under in the last prompt that lists options ("A. text"
+    lines after "Question: "); the text itself when no prompt lists it."""
+    for m in reversed(messages):
+        text = _text_of(m)
+        if "Question: " in text:
+            tail = text.split("Question: ")[-1]
+            for letter, shown in re.findall(r"^([A-J])\. (.*)$", tail, flags=re.M):
+                if shown.strip() == option.strip():
+                    return letter
+    return option
 
 
 def _text_of(message: Message) -> str:
