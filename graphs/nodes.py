@@ -249,6 +249,15 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
         if g["key"] not in mapped
     ]
     trace: list[dict[str, Any]] = []
+    if (
+        options
+        and not s.agent_map_after_computed
+        and routing.computed_answers(state.get("findings", []))
+    ):
+        # Arithmetic on the located moments has singled out an option: the model's reading of
+        # the groups could not change the answer (see routing.vote), only how far it agrees.
+        trace.append({"node": "map", "skipped": "all groups", "why": "answer computed"})
+        return Command(goto="reduce", update={"trace": trace})
     partials: list[dict[str, Any]] = []
     done: list[str] = []
     pending = state.get("pending_stop", "")

@@ -592,3 +592,16 @@ def test_shown_order_is_a_fixed_permutation_per_key():
     orders = {tuple(shown_order(4, f"q\n{k}")) for k in range(40)}
     assert all(sorted(o) == [0, 1, 2, 3] for o in orders) and len(orders) > 10
     assert shown_order(4, "q\n7") == shown_order(4, "q\n7")
+
+
+def test_a_computed_answer_can_skip_asking_the_model_to_read_the_groups():
+    """Once arithmetic singled out an option, the map replies can only say how far the model
+    agrees: without them the answer is the same, reached with the reading call alone."""
+    read = reading(target="warehouse", kind="how_often", options_are="numbers")
+    kw = {"registry": world_registry(locate=True), "q": "How often is a warehouse sign shown?"}
+    kw["options"] = ["1", "2", "3", "4"]
+    both, _, _, _ = run([read] + [map_reply({"located at 3 separate": "1"})] * 8, **kw)
+    out, usage, _, trace = run([read], agent_map_after_computed=False, **kw)
+    assert out["answer"] == both["answer"] == "C" and out["answered_by"] == "arithmetic"
+    assert usage.model_calls == 1 and out["stop_reason"] in ("confident", "computed")
+    assert any(t.get("skipped") == "all groups" for t in trace)

@@ -206,6 +206,12 @@ class Settings(BaseSettings):
         "question and evidence group), so a small model's habit of picking one position "
         "does not pass for an answer",
     )
+    agent_map_after_computed: bool = Field(
+        True,
+        description="still ask the model to read the evidence groups once arithmetic on located "
+        "moments has singled out an option; its replies never change that answer, only the "
+        "stop features agreement and stated",
+    )
     agent_top_k: int = Field(8, ge=1, description="candidate spans kept from retrieval")
     agent_map_groups: int = Field(2, ge=1, description="evidence groups answered per round")
     agent_group_lines: int = Field(16, ge=1, description="evidence lines in one map prompt")
