@@ -7,6 +7,10 @@ questions, so the ratio warm/cold is a like-for-like reading on this machine; th
 seconds depend on the machine and on what else runs on it (say so beside the numbers).
 
     python -m vidsleuth.evals.bench_agent --data NEEDLES.json --store DIR [--n 4] [--json]
+        [--no-cold] [--baseline SETTING=VALUE ...]
+
+``--baseline`` adds a warm pass with other settings in the same invocation (same questions, same
+machine load), so a speed change reads as a ratio, with how many answers stayed the same.
 
 The video must already be indexed in ``--store`` (``vidsleuth index VIDEO --perceive all``), so
 what is timed is answering, not indexing.
@@ -63,37 +67,58 @@ def _brief(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(data: Path, store: Path, n: int, wording: str = "orig") -> dict[str, Any]:
+def _warm(qs: Sequence[Any], store: Path, overrides: dict[str, str]) -> list[dict[str, Any]]:
+    """Each question asked in one long-lived agent (the model loaded by a first, untimed ask)."""
     from vidsleuth.agent.session import VideoAgent
     from vidsleuth.settings import Settings
 
-    qs = _questions(data, n, wording)
-    cold = [_cold(q, store) for q in qs]
-    warm = []
-    with VideoAgent(Settings(store=store)) as agent:
+    out = []
+    with VideoAgent(Settings(store=store, **overrides)) as agent:  # type: ignore[arg-type]
         agent.ask(str(qs[0].video_path), qs[0].question, list(qs[0].options.values()))  # load
         for q in qs:
             t0 = time.perf_counter()
             ans = agent.ask(
                 str(q.video_path), q.question, [q.options[k] for k in sorted(q.options)]
             )
-            warm.append(
+            out.append(
                 {
                     "uid": q.uid,
                     "seconds": round(time.perf_counter() - t0, 2),
                     **_brief(ans.as_json()),
                 }
             )
-    med_cold = statistics.median(r["seconds"] for r in cold)
-    med_warm = statistics.median(r["seconds"] for r in warm)
-    return {
-        "questions": len(qs),
-        "median_seconds_cold": round(med_cold, 2),
-        "median_seconds_warm": round(med_warm, 2),
-        "warm_over_cold": round(med_warm / med_cold, 3) if med_cold else None,
-        "cold": cold,
-        "warm": warm,
-    }
+    return out
+
+
+def run(
+    data: Path,
+    store: Path,
+    n: int,
+    wording: str = "orig",
+    *,
+    cold: bool = True,
+    baseline: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Time ``n`` questions cold and warm; with ``baseline`` (setting overrides), also warm with
+    those settings in this same invocation, and report the ratio to it."""
+    qs = _questions(data, n, wording)
+    res: dict[str, Any] = {"questions": len(qs)}
+    warm = _warm(qs, store, {})
+    res["median_seconds_warm"] = round(statistics.median(r["seconds"] for r in warm), 2)
+    if cold:
+        runs = [_cold(q, store) for q in qs]
+        res["median_seconds_cold"] = round(statistics.median(r["seconds"] for r in runs), 2)
+        res["warm_over_cold"] = round(res["median_seconds_warm"] / res["median_seconds_cold"], 3)
+        res["cold"] = runs
+    res["warm"] = warm
+    if baseline:
+        base = _warm(qs, store, baseline)
+        med = statistics.median(r["seconds"] for r in base)
+        res["baseline"] = {"settings": baseline, "median_seconds_warm": round(med, 2), "warm": base}
+        res["warm_over_baseline"] = round(res["median_seconds_warm"] / med, 3) if med else None
+        same = sum(a["answer"] == b["answer"] for a, b in zip(warm, base, strict=True))
+        res["same_answers_as_baseline"] = f"{same}/{len(qs)}"
+    return res
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,16 +127,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--store", type=Path, required=True, help="store holding the indexed video")
     ap.add_argument("--n", type=int, default=4, help="questions (one of each kind in turn)")
     ap.add_argument("--wording", default="orig", help="orig or alt")
+    ap.add_argument("--no-cold", action="store_true", help="time the warm process only")
+    ap.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="also time a warm pass with these settings (repeatable), for a ratio",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    res = run(args.data, args.store, args.n, args.wording)
+    try:
+        baseline = dict(kv.split("=", 1) for kv in args.baseline)
+    except ValueError:
+        ap.error("--baseline takes SETTING=VALUE")
+    res = run(args.data, args.store, args.n, args.wording, cold=not args.no_cold, baseline=baseline)
     if args.json:
         print(json.dumps(res, indent=1))
-    else:
+        return 0
+    line = f"{res['questions']} questions: median {res['median_seconds_warm']} s warm (one process)"
+    if "median_seconds_cold" in res:
+        line += (
+            f", {res['median_seconds_cold']} s cold (a new process each); "
+            f"warm/cold {res['warm_over_cold']}"
+        )
+    print(line)
+    if "baseline" in res:
+        b = res["baseline"]
         print(
-            f"{res['questions']} questions: median {res['median_seconds_cold']} s cold (a new "
-            f"process each), {res['median_seconds_warm']} s warm (one process); warm/cold "
-            f"{res['warm_over_cold']}"
+            f"baseline {b['settings']}: median {b['median_seconds_warm']} s warm; "
+            f"this/baseline {res['warm_over_baseline']}; same answers "
+            f"{res['same_answers_as_baseline']}"
         )
     return 0
 

@@ -65,7 +65,7 @@ from vidsleuth.graphs.rounds import (
     scan_call,
 )
 from vidsleuth.graphs.state import PER_QUESTION, REDUCED, AgentState, Finding
-from vidsleuth.graphs.stop import confidence
+from vidsleuth.graphs.stop import confidence, weighs_model_opinion
 from vidsleuth.options import LETTERS, shown_order
 
 Deps = Runtime[AgentDeps]
@@ -252,10 +252,12 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     if (
         options
         and not s.agent_map_after_computed
+        and not weighs_model_opinion(s.agent_stop_weights)
         and routing.computed_answers(state.get("findings", []))
     ):
         # Arithmetic on the located moments has singled out an option: the model's reading of
-        # the groups could not change the answer (see routing.vote), only how far it agrees.
+        # the groups could not change the answer (see routing.vote), and the stop weights give
+        # how far it agrees no weight, so its replies would change nothing.
         trace.append({"node": "map", "skipped": "all groups", "why": "answer computed"})
         return Command(goto="reduce", update={"trace": trace})
     partials: list[dict[str, Any]] = []

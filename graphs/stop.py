@@ -80,6 +80,14 @@ def confidence(features: StopFeatures, weights: Sequence[float]) -> float:
 MONOTONE = ("agreement", "stated", "margin")
 
 
+def weighs_model_opinion(weights: Sequence[float]) -> bool:
+    """Whether ``weights`` let the model's own votes (``agreement``, ``stated``) move the
+    confidence: when they do not, asking the model for its opinion of an answer arithmetic
+    already computed changes nothing."""
+    by_name = dict(zip(FEATURES, weights[1:], strict=False))
+    return any(by_name.get(k, 0.0) != 0.0 for k in ("agreement", "stated"))
+
+
 def fit_weights(
     rows: Sequence[StopFeatures],
     correct: Sequence[bool],

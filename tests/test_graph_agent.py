@@ -596,12 +596,20 @@ def test_shown_order_is_a_fixed_permutation_per_key():
 
 def test_a_computed_answer_can_skip_asking_the_model_to_read_the_groups():
     """Once arithmetic singled out an option, the map replies can only say how far the model
-    agrees: without them the answer is the same, reached with the reading call alone."""
+    agrees: under stop weights that give that no say (as the shipped ones do), the answer is
+    the same without them, reached with the reading call alone."""
     read = reading(target="warehouse", kind="how_often", options_are="numbers")
-    kw = {"registry": world_registry(locate=True), "q": "How often is a warehouse sign shown?"}
-    kw["options"] = ["1", "2", "3", "4"]
-    both, _, _, _ = run([read] + [map_reply({"located at 3 separate": "1"})] * 8, **kw)
-    out, usage, _, trace = run([read], agent_map_after_computed=False, **kw)
+    kw = {"q": "How often is a warehouse sign shown?", "options": ["1", "2", "3", "4"]}
+    replies = [read] + [map_reply({"located at 3 separate": "1"})] * 8
+    both, _, _, _ = run(replies, registry=world_registry(locate=True), **kw)
+    no_say = (-0.7, 0.0, 0.0, 0.44, 0.26, 0.03, 2.9)  # agreement and stated weigh nothing
+    kw |= {"agent_map_after_computed": False}
+    out, usage, _, trace = run(
+        [read], registry=world_registry(locate=True), agent_stop_weights=no_say, **kw
+    )
     assert out["answer"] == both["answer"] == "C" and out["answered_by"] == "arithmetic"
     assert usage.model_calls == 1 and out["stop_reason"] in ("confident", "computed")
     assert any(t.get("skipped") == "all groups" for t in trace)
+    # the test prior weighs the model's agreement: it is asked
+    _, usage, _, trace = run(replies, registry=world_registry(locate=True), **kw)
+    assert usage.model_calls > 1 and not any(t.get("skipped") == "all groups" for t in trace)

@@ -210,7 +210,8 @@ class Settings(BaseSettings):
         True,
         description="still ask the model to read the evidence groups once arithmetic on located "
         "moments has singled out an option; its replies never change that answer, only the "
-        "stop features agreement and stated",
+        "stop features agreement and stated (when agent_stop_weights weigh them, the model "
+        "is always asked)",
     )
     agent_top_k: int = Field(8, ge=1, description="candidate spans kept from retrieval")
     agent_map_groups: int = Field(2, ge=1, description="evidence groups answered per round")
