@@ -207,7 +207,7 @@ class Settings(BaseSettings):
         "does not pass for an answer",
     )
     agent_map_after_computed: bool = Field(
-        True,
+        False,
         description="still ask the model to read the evidence groups once arithmetic on located "
         "moments has singled out an option; its replies never change that answer, only the "
         "stop features agreement and stated (when agent_stop_weights weigh them, the model "
