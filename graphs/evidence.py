@@ -96,6 +96,25 @@ def only_line_located(options: Sequence[str], located: dict[int, list[Finding]])
     return {**arithmetic.located_line(h, text, "arithmetic:only"), "option": LETTERS[i]}
 
 
+#: A located moment scored below this is shown to the model but neither counted, ordered nor
+#: placed in a time window.  For a detector's label the score is how sure the detector was (times
+#: how well the label names the query), and 0.25 is the usual reporting threshold of
+#: YOLO-family detectors: a "bird" the detector was 7 % sure of once ordered a real-footage
+#: option first and answered confidently wrong.  Text (at least 60 % of its words) and
+#: full-frame colour events (at least 0.45) always pass; a moment without a score counts.
+MIN_COUNTED_SCORE = 0.25
+
+
+def counted(hits: Sequence[Finding]) -> list[Finding]:
+    """The located moments sure enough to count, order or place in a window."""
+    sure = []
+    for h in hits:
+        score = h.get("score")
+        if score is None or float(score) >= MIN_COUNTED_SCORE:
+            sure.append(h)
+    return sure
+
+
 def located_arithmetic(
     reading: dict[str, Any],
     question: str,
@@ -112,6 +131,9 @@ def located_arithmetic(
     holds it (when the options name clock times), and the order in which the options were
     first (and last) located."""
     out: list[Finding] = []
+    if target_hits is not None:
+        target_hits = counted(target_hits)
+    located = {i: sure for i, hits in located.items() if (sure := counted(hits))}
     gap = 2.0 * float(settings.chunk_seconds)
     target = str(reading.get("target") or question)
     kind = str(reading.get("kind") or "other")

@@ -99,3 +99,27 @@ def test_the_only_line_found_word_for_word_answers_which_line_occurs():
         reading = {"kind": kind, "target": "a line", "options_are": "sentences"}
         lines = located_arithmetic(reading, "q", opts, None, {0: [heard]}, s)
         assert [f["option"] for f in lines if f.get("option")] == expect
+
+
+def test_a_sighting_the_detector_was_unsure_of_is_neither_counted_nor_ordered():
+    """A 'bird' label the detector was 7 % sure of placed an option first on real footage: such
+    moments stay evidence for the model, but arithmetic counts only sure ones."""
+    s = Settings(store="/nonexistent-never-opened")
+    opts = ["two men in a bright room", "a bird on a branch", "a car"]
+    weak = {**_hit(500, "object", "bird"), "score": 0.07}
+    sure = {**_hit(900, "object", "car"), "score": 0.8}
+    reading = {"kind": "which_first", "target": "x"}
+    lines = located_arithmetic(reading, "q", opts, None, {1: [weak], 2: [sure]}, s)
+    assert not computed_answers(lines)  # only one option is located for sure: no order
+    strong = {**weak, "score": 0.6}
+    lines = located_arithmetic(reading, "q", opts, None, {1: [strong], 2: [sure]}, s)
+    assert [c["answer"] for c in computed_answers(lines)] == ["B"]
+    counts = located_arithmetic(
+        {"kind": "how_often", "target": "bird"}, "q", ["1", "2"], [weak, strong], {}, s
+    )
+    assert [c["answer"] for c in computed_answers(counts)] == ["A"]
+    unscored = {k: v for k, v in _hit(100, "object", "bird").items() if k != "score"}  # plug-in
+    counts = located_arithmetic(
+        {"kind": "how_often", "target": "bird"}, "q", ["1", "2"], [unscored, strong], {}, s
+    )
+    assert [c["answer"] for c in computed_answers(counts)] == ["B"]
