@@ -238,6 +238,9 @@ def trace_rows(trace: Sequence[Mapping[str, Any]]) -> list[TraceRow]:
             what, result = "text match", f"answer {t['match']}: {t.get('why', '')}"
         elif failed:
             what, result = "failure", str(t["error"])
+        elif "skipped" in t:
+            # a step not taken (its groups answered already, or the token budget spent)
+            what, result = "skipped", f"{t['skipped']}: {t.get('why', '')}".rstrip(": ")
         else:
             rest = {k: v for k, v in t.items() if k != "node"}
             what, result = "note", _short(rest, 240)

@@ -166,6 +166,7 @@ def test_marks_and_trace_rows_read_any_trace():
             {"node": "reduce", "answer": "A", "confidence": 0.5, "stop": ""},
             {"node": "decide", "decision": "model: answer now"},
             {"node": "map", "model": "m", "error": "no reply"},
+            {"node": "map", "skipped": "all groups", "why": "answer computed"},
             {"node": "reduce", "answer": "A", "confidence": 0.8, "stop": "confident"},
             {"node": "answer", "stop_reason": "confident"},
         ],
@@ -173,8 +174,9 @@ def test_marks_and_trace_rows_read_any_trace():
     marks = {(m.lane, m.t_start) for m in timeline_marks(ans)}
     assert marks == {("looked", 10.0), ("zoomed", 28.0), ("searched", 50.0), ("cited", 30.0)}
     rows = trace_rows(ans.trace)
-    assert [r.round for r in rows] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]
-    assert rows[3].failed and rows[3].result == "error: x" and rows[-3].failed
+    assert [r.round for r in rows] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert rows[3].failed and rows[3].result == "error: x" and rows[-4].failed
+    assert (rows[-3].what, rows[-3].result) == ("skipped", "all groups: answer computed")
     assert rows[-1].what == "stop" and rows[-1].result == "confident"
     doc = render_evidence_view(ans, duration_s=60.0, video_src="v.mp4")
     assert "<script>alert(1)</script>" not in doc and "&lt;script&gt;" in doc
