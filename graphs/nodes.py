@@ -242,13 +242,6 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
     s = deps.settings
     question, options = state["question"], list(state.get("options") or [])
     schema = prompts.choice_schema(len(options)) if options else prompts.OpenPartial
-    mapped = state.get("mapped", [])
-    groups = [
-        g
-        for g in evidence_groups(state.get("findings", []), gap=s.chunk_seconds)
-        if g["key"] not in mapped
-    ]
-    trace: list[dict[str, Any]] = []
     if (
         options
         and not s.agent_map_after_computed
@@ -258,8 +251,15 @@ def map_(state: AgentState, runtime: Deps) -> Command[Literal["reduce"]]:
         # Arithmetic on the located moments has singled out an option: the model's reading of
         # the groups could not change the answer (see routing.vote), and the stop weights give
         # how far it agrees no weight, so its replies would change nothing.
-        trace.append({"node": "map", "skipped": "all groups", "why": "answer computed"})
-        return Command(goto="reduce", update={"trace": trace})
+        skip = {"node": "map", "skipped": "all groups", "why": "answer computed"}
+        return Command(goto="reduce", update={"trace": [skip]})
+    mapped = state.get("mapped", [])
+    groups = [
+        g
+        for g in evidence_groups(state.get("findings", []), gap=s.chunk_seconds)
+        if g["key"] not in mapped
+    ]
+    trace: list[dict[str, Any]] = []
     partials: list[dict[str, Any]] = []
     done: list[str] = []
     pending = state.get("pending_stop", "")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from vidsleuth.tools.base import Finding, Findings, ToolContext
+from vidsleuth.tools.models.testing import shown_letter
 from vidsleuth.tools.registry import ToolRegistry, tool
 
 NEEDLE_T = 1234.0
@@ -138,21 +139,6 @@ def _evidence(messages: Sequence[dict]) -> str:
 def _first_time(line: str) -> float:
     h, m, s = re.search(r"\[(\d+):(\d+):(\d+)", line).groups()
     return float(h) * 3600 + float(m) * 60 + float(s)
-
-
-def _shown_options(messages: Sequence[dict]) -> dict[str, str]:
-    """Option text -> the letter it is shown under in the prompt (the agent shuffles them)."""
-    for m in reversed(messages):
-        text = m["content"] if isinstance(m["content"], str) else ""
-        if "Question: " in text:
-            tail = text.split("Question: ")[-1]
-            return {o: k for k, o in re.findall(r"^([A-J])\. (.*)$", tail, flags=re.M)}
-    return {}
-
-
-def shown_letter(messages: Sequence[dict], option: str) -> str:
-    """The letter ``option`` is shown under in the prompt (itself when not shown)."""
-    return _shown_options(messages).get(option, option)
 
 
 def map_reply(answer_for: dict[str, str], conf: float = 0.9):

@@ -16,7 +16,7 @@ from pathlib import Path
 from agent_world import SearchIn, SpanIn, ZoomIn
 
 from vidsleuth.tools.base import Finding, Findings, ToolContext
-from vidsleuth.tools.models.testing import ScriptedChatModel
+from vidsleuth.tools.models.testing import ScriptedChatModel, shown_options
 from vidsleuth.tools.registry import ToolRegistry, tool
 
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
@@ -158,8 +158,7 @@ def clip_reply(messages: Sequence[dict]) -> str:
         return clip_reading()
     if "Budget left" in text:
         return json.dumps({"action": "answer", "calls": []})
-    shown = re.findall(r"^[A-J]\. (.*)$", text.split("Question: ")[-1], flags=re.M)
-    nine = [o for o in shown if "09:00" in o or "nine" in o]
+    nine = [o for o in shown_options(messages) if "09:00" in o or "nine" in o]
     return clip_map_reply(option=nine[0] if nine else "B")
 
 

@@ -69,7 +69,7 @@ class ScriptedChatModel(BaseChatModel):
             raise ModelError(f"{self.id}: no scripted reply left for call {len(self.calls)}")
         reply = self.replies.pop(0)
         text = reply(messages) if callable(reply) else reply
-        text = _OPTION.sub(lambda m: _shown_letter(messages, m.group(1)), text)
+        text = _OPTION.sub(lambda m: shown_letter(messages, m.group(1)), text)
         words = text.split()
         prompt_words = sum(len(_text_of(m).split()) for m in messages)
         cut = len(words) > max_tokens
@@ -84,17 +84,22 @@ class ScriptedChatModel(BaseChatModel):
 _OPTION = re.compile(r"\{\{option:(.*?)\}\}")
 
 
-def _shown_letter(messages: list[Message], option: str) -> str:
-    """The letter ``option`` is listed under in the last prompt that lists options ("A. text"
-    lines after "Question: "); the text itself when no prompt lists it."""
+def shown_options(messages: Sequence[Message]) -> dict[str, str]:
+    """Option text -> the letter it is listed under in the last prompt that lists options
+    ("A. text" lines after "Question: "); {} when none does."""
     for m in reversed(messages):
         text = _text_of(m)
         if "Question: " in text:
             tail = text.split("Question: ")[-1]
-            for letter, shown in re.findall(r"^([A-J])\. (.*)$", tail, flags=re.M):
-                if shown.strip() == option.strip():
-                    return letter
-    return option
+            found = re.findall(r"^([A-J])\. (.*)$", tail, flags=re.M)
+            return {shown.strip(): letter for letter, shown in found}
+    return {}
+
+
+def shown_letter(messages: Sequence[Message], option: str) -> str:
+    """The letter ``option`` is listed under (:func:`shown_options`); the text itself when no
+    prompt lists it."""
+    return shown_options(messages).get(option.strip(), option)
 
 
 def _text_of(message: Message) -> str:
