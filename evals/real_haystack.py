@@ -183,6 +183,13 @@ CLIPS: tuple[Clip, ...] = (
                     "a pedestrian walking past a parked bicycle",
                 ),
             ),
+            _f(
+                "who",
+                "In the city traffic montage, who walks past the parked black bicycle?",
+                "a pedestrian in dark trousers, seen from the waist down",
+                ("a police officer on a horse", "a child on a scooter", "a woman pushing a pram"),
+                (7.4, 9.7),
+            ),
         ),
         (
             Moment("the view down onto a white vehicle's roof", 0.0, 1.2),
@@ -352,6 +359,14 @@ CLIPS: tuple[Clip, ...] = (
                 "black and white",
                 ("full colour", "green-tinted", "blue-tinted"),
             ),
+            _f(
+                "doing",
+                "At the very start of the black-and-white silent film, what is the police officer "
+                "doing?",
+                "standing on the pavement with his back to the camera",
+                ("directing traffic", "chasing a thief", "writing in a notebook"),
+                (0.0, 0.6),
+            ),
         ),
         (
             Moment("the man in a bowler hat bumping into a police officer", 0.2, 1.1),
@@ -476,6 +491,13 @@ CLIPS: tuple[Clip, ...] = (
                 ("red", "blue", "black"),
                 (3.6, 9.0),
             ),
+            _f(
+                "who",
+                "Who stands by the tree at the left edge of the field under the large aircraft?",
+                "a group of three people, one in a red-and-white shirt",
+                ("a farmer on a tractor", "a man walking a dog", "two children on bicycles"),
+                (3.6, 9.0),
+            ),
         ),
         (
             Moment("the large aircraft seen close against a grey sky", 0.0, 3.4),
@@ -509,6 +531,17 @@ CLIPS: tuple[Clip, ...] = (
                 "How many figures walk through the snowstorm?",
                 "1",
                 ("2", "3", "5"),
+            ),
+            _f(
+                "doing",
+                "What does the hooded figure in the snowstorm do with one hand?",
+                "holds a cloth over the mouth and nose",
+                (
+                    "waves to someone far away",
+                    "shields the eyes while looking up",
+                    "throws a snowball",
+                ),
+                (0.8, 2.0),
             ),
         ),
     ),
@@ -561,6 +594,13 @@ CLIPS: tuple[Clip, ...] = (
                 "What colours are the stripes of the seat cover behind the man in the moving car?",
                 "blue and white",
                 ("red and white", "black and yellow", "green and white"),
+            ),
+            _f(
+                "doing",
+                "About two seconds in, what face does the man talking in the moving car pull?",
+                "opens his mouth and eyes wide, as if shocked",
+                ("winks and smiles", "sticks out his tongue", "puffs out his cheeks"),
+                (1.8, 2.3),
             ),
         ),
     ),
@@ -692,6 +732,23 @@ CLIPS: tuple[Clip, ...] = (
                 "white",
                 ("dark brown wood", "black", "yellow"),
             ),
+            _f(
+                "who",
+                "In the meeting room, who sits closest to the flip chart?",
+                "a man with glasses and reddish hair in a dark T-shirt",
+                (
+                    "a woman in a white blouse",
+                    "a man in a dark grey sweater",
+                    "a teacher standing at the flip chart",
+                ),
+            ),
+            _f(
+                "doing",
+                "In the meeting room, what does the man at the front desk nearest the window do "
+                "with his hands?",
+                "rests them clasped on the desk",
+                ("types on a laptop", "writes in a notebook", "holds a phone to his ear"),
+            ),
         ),
     ),
     Clip(
@@ -756,6 +813,28 @@ CLIPS: tuple[Clip, ...] = (
                 "What colour are the trousers of the man walking down the corridor?",
                 "blue (jeans)",
                 ("black", "beige", "red"),
+            ),
+            _f(
+                "who",
+                "In the corridor, who walks nearer the glass door on the right?",
+                "the man with glasses in a dark shirt",
+                ("the woman in the white dress", "a cleaner with a mop", "a child on a scooter"),
+            ),
+            _f(
+                "doing",
+                "How do the two people move down the corridor?",
+                "side by side, a little apart",
+                (
+                    "in single file, one behind the other",
+                    "toward each other from opposite ends",
+                    "holding hands",
+                ),
+            ),
+            _f(
+                "count",
+                "How many of the people walking down the corridor wear a dress?",
+                "1",
+                ("0", "2", "3"),
             ),
         ),
     ),
@@ -887,6 +966,12 @@ CLIPS: tuple[Clip, ...] = (
                 "navy blue",
                 ("red", "white", "yellow"),
             ),
+            _f(
+                "count",
+                "How many of the people standing against the plain wall have long hair?",
+                "1",
+                ("0", "2", "3"),
+            ),
         ),
     ),
     Clip(
@@ -950,6 +1035,24 @@ CLIPS: tuple[Clip, ...] = (
                 "What colour is the car in the parking lot seen from above?",
                 "light silver-blue",
                 ("bright red", "black", "yellow"),
+            ),
+            _f(
+                "who",
+                "Who walks across the top left of the parking lot seen from above, at the start?",
+                "a person on foot",
+                (
+                    "a man pushing a pram",
+                    "a child on a scooter",
+                    "a parking attendant in a yellow vest",
+                ),
+                (0.0, 1.3),
+            ),
+            _f(
+                "count",
+                "How many people on foot are seen in the parking lot seen from above?",
+                "1",
+                ("0", "3", "5"),
+                (0.0, 1.3),
             ),
         ),
     ),
@@ -1065,6 +1168,34 @@ CLIPS: tuple[Clip, ...] = (
                 ("pink", "white", "bright green"),
                 (1.2, 4.5),
             ),
+            _f(
+                "who",
+                "Who is at the display table in the middle of the shop aisle at the start?",
+                "an older man in an olive-green jacket and a straw hat",
+                (
+                    "a blonde woman in a brown jacket",
+                    "a shop assistant in an apron",
+                    "a child holding a balloon",
+                ),
+                (0.0, 1.1),
+            ),
+            _f(
+                "doing",
+                "In the shop aisle, what does the blonde woman in the brown jacket do?",
+                "walks into the aisle, away from the camera",
+                (
+                    "pushes a shopping trolley",
+                    "kneels to look at a low shelf",
+                    "carries a stack of plates to the till",
+                ),
+                (1.2, 4.5),
+            ),
+            _f(
+                "count",
+                "How many of the shoppers in the shop aisle have blonde hair?",
+                "1",
+                ("0", "2", "3"),
+            ),
         ),
         (Moment("the blonde woman walking into the shop aisle", 1.2, 4.5),),
         (
@@ -1123,6 +1254,12 @@ CLIPS: tuple[Clip, ...] = (
                 "orange",
                 ("green", "blue", "pink"),
             ),
+            _f(
+                "count",
+                "How many forklifts are on the warehouse floor marked with red lines?",
+                "0",
+                ("1", "2", "3"),
+            ),
         ),
     ),
     Clip(
@@ -1164,6 +1301,31 @@ CLIPS: tuple[Clip, ...] = (
                 "What colour is the T-shirt of the woman standing alone in the large bright room?",
                 "black",
                 ("white", "red", "yellow"),
+            ),
+            _f(
+                "who",
+                "Who drinks from a white cup in the large bright room?",
+                "a woman with her dark hair tied back, in a black T-shirt",
+                (
+                    "a man with glasses in a grey T-shirt",
+                    "a girl in a school uniform",
+                    "an old man with a walking stick",
+                ),
+            ),
+            _f(
+                "doing",
+                "Before she drinks, what does the woman standing alone in the large bright room do "
+                "with the cup?",
+                "holds it in both hands in front of her waist",
+                ("fills it from a bottle", "puts it down on the table", "hands it to someone"),
+                (0.0, 1.0),
+            ),
+            _f(
+                "count",
+                "How many people are seen in the large bright room where the woman drinks from a "
+                "cup?",
+                "1",
+                ("2", "3", "4"),
             ),
         ),
         (),
@@ -1221,6 +1383,31 @@ CLIPS: tuple[Clip, ...] = (
                 "What colour is the jacket of the man without glasses in the large bright room?",
                 "black",
                 ("white", "yellow", "light blue"),
+            ),
+            _f(
+                "who",
+                "In the large bright room, who stands on the left at the start, before the two men "
+                "hug?",
+                "the man with glasses in a grey T-shirt",
+                (
+                    "the man in the black jacket",
+                    "a woman in a white dress",
+                    "a man in a chef's uniform",
+                ),
+                (0.0, 0.6),
+            ),
+            _f(
+                "doing",
+                "Before they hug, what do the two men in the large bright room do?",
+                "stand side by side, facing the camera",
+                ("shake hands", "sit on the chairs", "walk in through a door"),
+                (0.0, 0.6),
+            ),
+            _f(
+                "count",
+                "How many of the men in the large bright room wear glasses?",
+                "1",
+                ("0", "2", "3"),
             ),
         ),
         (),

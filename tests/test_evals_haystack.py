@@ -301,3 +301,18 @@ def test_real_haystack_balanced_subset_is_stable_and_per_kind():
     assert [r.uid for r in balanced_subset(list(reversed(recs)), 3)] == [
         r.uid for r in reversed(sub)
     ]
+    # The next window of every kind shares nothing with the first, and together they are
+    # the first six of every kind.
+    nxt = balanced_subset(recs, 3, skip=3)
+    assert len(nxt) == 6 and not {r.uid for r in nxt} & {r.uid for r in sub}
+    assert {r.uid for r in nxt} | {r.uid for r in sub} == {r.uid for r in balanced_subset(recs, 6)}
+
+
+def test_real_haystack_skip_needs_per_kind_and_a_count(tmp_path):
+    from vidsleuth.errors import ConfigError
+
+    task = get_task("real_haystack")
+    with pytest.raises(ConfigError, match="needs --option per_kind"):
+        task.load(tmp_path / "none.json", skip="5")
+    with pytest.raises(ConfigError, match="skip='x'"):
+        task.load(tmp_path / "none.json", per_kind="5", skip="x")

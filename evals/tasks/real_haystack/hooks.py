@@ -4,7 +4,8 @@ Options (``--option KEY=VALUE``): ``open=yes`` adds the open-ended questions (li
 reference answers, excluded from letter scoring); the default leaves them out.  ``per_kind=N``
 keeps N questions of every kind (what, who, doing, count, colour, when, order), chosen by a
 stable hash of their ids, so a slow method can be measured on a balanced subset that every
-other method then answers too.
+other method then answers too; ``skip=M`` with it takes the next N of every kind instead (ranks
+M to M+N-1 in that order), so a later run adds questions no earlier run asked.
 
 When the data is absent (no manifest: the clips under ``../shared/data/videos`` were never there
 to build one) the loader returns no questions and one problem that says how to build it.
@@ -30,19 +31,15 @@ BUILD_HINT = (
 
 
 def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult:
-    unknown = sorted(set(options) - {"open", "per_kind"})
+    unknown = sorted(set(options) - {"open", "per_kind", "skip"})
     if unknown:
         raise ConfigError(
-            f"real_haystack: unknown option(s) {', '.join(unknown)}; known: open, per_kind"
+            f"real_haystack: unknown option(s) {', '.join(unknown)}; known: open, per_kind, skip"
         )
-    per_kind = None
-    if "per_kind" in options:
-        try:
-            per_kind = int(str(options["per_kind"]))
-        except ValueError:
-            per_kind = 0
-        if per_kind < 1:
-            raise ConfigError(f"--option per_kind={options['per_kind']!r}: expected a count >= 1")
+    per_kind = _count(options, "per_kind", 1) if "per_kind" in options else None
+    skip = _count(options, "skip", 0) if "skip" in options else 0
+    if skip and per_kind is None:
+        raise ConfigError("--option skip=M needs --option per_kind=N (it skips M of every kind)")
     open_opt = str(options.get("open", "no")).strip().lower()
     if open_opt not in _YES | _NO:
         raise ConfigError(f"--option open={options.get('open')!r}: expected yes or no")
@@ -81,13 +78,25 @@ def load(data: Path, videos: Path | None, options: dict[str, Any]) -> LoadResult
             q.video_path = video
             records.append(q)
     if per_kind is not None:
-        records = balanced_subset(records, per_kind)
+        records = balanced_subset(records, per_kind, skip)
     return LoadResult(records, problems)
 
 
-def balanced_subset(records: list[QARecord], per_kind: int) -> list[QARecord]:
+def _count(options: dict[str, Any], key: str, least: int) -> int:
+    try:
+        value = int(str(options[key]))
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise ConfigError(f"--option {key}={options[key]!r}: expected a count >= {least}")
+    return value
+
+
+def balanced_subset(records: list[QARecord], per_kind: int, skip: int = 0) -> list[QARecord]:
     """``per_kind`` questions of every kind (first category), chosen by a stable hash of the
-    uid (the same subset on every run and machine), in their original order."""
+    uid (the same subset on every run and machine), in their original order.  ``skip`` passes
+    over the first ``skip`` of every kind in that hash order, so consecutive windows
+    (``skip=0``, ``skip=N``, ...) never share a question."""
     import hashlib
 
     def rank(q: QARecord) -> str:
@@ -97,5 +106,5 @@ def balanced_subset(records: list[QARecord], per_kind: int) -> list[QARecord]:
     kinds = sorted({(q.categories or ["?"])[0] for q in records})
     for kind in kinds:
         of_kind = [q for q in records if (q.categories or ["?"])[0] == kind]
-        keep |= {q.uid for q in sorted(of_kind, key=rank)[:per_kind]}
+        keep |= {q.uid for q in sorted(of_kind, key=rank)[skip : skip + per_kind]}
     return [q for q in records if q.uid in keep]
