@@ -316,3 +316,16 @@ def test_real_haystack_skip_needs_per_kind_and_a_count(tmp_path):
         task.load(tmp_path / "none.json", skip="5")
     with pytest.raises(ConfigError, match="skip='x'"):
         task.load(tmp_path / "none.json", per_kind="5", skip="x")
+
+
+def test_real_haystack_asks_thirty_or_more_of_every_kind():
+    """With every clip placed, the benchmark asks at least 30 questions of each kind (the
+    real-footage benchmark's floor), every one with four distinct options."""
+    placed = [
+        {"file": c.file, "t_start": 60.0 * (i + 1), "t_end": 60.0 * (i + 1) + 30.0}
+        for i, c in enumerate(CLIPS)
+    ]
+    records = clip_questions({"duration_s": 3600.0, "seed": 0, "clips": placed}, "v")
+    counts = question_counts(records)
+    assert all(counts.get(k, 0) >= 30 for k in QUESTION_KINDS), counts
+    assert all(len(set(r.options.values())) == 4 for r in records)
