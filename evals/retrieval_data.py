@@ -3,24 +3,73 @@
 Two sources of grounding questions for :mod:`vidsleuth.tools.retrieval.data`:
 
 * a folder of generated needle videos (``vidsleuth generate`` writes ``NAME.mp4`` beside
-  ``NAME.json``, the needles with exact spans): :func:`find_needle_videos`; the questions are
-  templated from the needles later (:func:`~vidsleuth.tools.retrieval.data.questions_for`);
+  ``NAME.json``, the needles with exact spans): :func:`find_needle_videos`, the questions
+  templated from the needles (:data:`TEMPLATES`, :func:`questions_for`);
 * an evaluation task's annotations (LVBench ``time_reference``, EgoMem ``reason`` spans):
   :func:`benchmark_videos`.
 
-They live here, not beside the retriever, because they read the generator's needle files and the
-task registry: the retrieval layer must not import the evaluation harness.
+They live here, not beside the retriever, because they read the generator's needle files, word
+questions after its needle kinds, and read the task registry: none of that is product code.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from vidsleuth.errors import VidsleuthError
 from vidsleuth.evals.registry import get_task
 from vidsleuth.evals.synth.schema import load_needles
 from vidsleuth.tools.retrieval.data import NeedleVideo, Question
 from vidsleuth.tools.retrieval.train import EmptyTrainingSetError
+
+#: Wordings of a "when" grounding question per needle kind of the generator; the last of each
+#: kind is held out of training (``split="train"``) so evaluation also measures paraphrases.
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "text": (
+        "When does the text '{v}' appear on screen?",
+        "At what point is '{v}' written on the screen?",
+        "Find the moment the caption reads '{v}'.",
+        "When can the words {v} be read in the video?",
+    ),
+    "object": (
+        "When is a {v} shown?",
+        "At what time does the {v} appear in the video?",
+        "Find the part of the video with a {v} in it.",
+        "When can we see a picture of a {v}?",
+    ),
+    "flash": (
+        "When does the screen flash {v}?",
+        "At what moment does the whole frame turn {v}?",
+        "Find the brief {v} flash.",
+        "When is the screen filled with a {v} colour?",
+    ),
+    "speech": (
+        "When does someone say '{v}'?",
+        "At what time is the phrase '{v}' spoken?",
+        "Find the moment the narrator says '{v}'.",
+        "When can we hear the words '{v}'?",
+    ),
+}
+
+
+def questions_for(
+    needles: list[dict[str, object]], split: Literal["train", "eval", "all"] = "all"
+) -> list[Question]:
+    """``(question, kind, spans)`` per distinct needle value, in the templates of ``split``;
+    the evidence of each is every span showing that value."""
+    by_value: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for n in needles:
+        key = (str(n["kind"]), str(n["value"]))
+        by_value.setdefault(key, []).append((float(n["t_start"]), float(n["t_end"])))  # type: ignore[arg-type]
+    out = []
+    for (kind, value), spans in by_value.items():
+        temps = TEMPLATES.get(kind)
+        if not temps:
+            continue
+        chosen = temps[:-1] if split == "train" else temps[-1:] if split == "eval" else temps
+        out += [(t.format(v=value), kind, sorted(spans)) for t in chosen]
+    return out
 
 
 def find_needle_videos(folder: str | Path) -> list[NeedleVideo]:
@@ -37,7 +86,15 @@ def find_needle_videos(folder: str | Path) -> list[NeedleVideo]:
         video = js.with_name(nf.video)
         if not video.is_file():
             raise VidsleuthError(f"{js}: its video {nf.video} is missing")
-        out.append(NeedleVideo(video, [n.model_dump() for n in nf.needles], nf.duration_s, nf.seed))
+        needles = [n.model_dump() for n in nf.needles]
+        out.append(
+            NeedleVideo(
+                video,
+                questions_for(needles, "all"),
+                train_questions=questions_for(needles, "train"),
+                targets=len(needles),
+            )
+        )
     if not out:
         raise EmptyTrainingSetError(
             f"{root}: no needle videos (NAME.mp4 + NAME.json from `vidsleuth generate`) found"
@@ -71,4 +128,4 @@ def benchmark_videos(
             f"{data}: no {task} question has both a video file and a reference span "
             f"(run `vidsleuth eval {task} --data {data} --check` to see why)"
         )
-    return [NeedleVideo(path, [], 0.0, 0, questions=qs) for path, qs in sorted(by_video.items())]
+    return [NeedleVideo(path, qs) for path, qs in sorted(by_video.items())]

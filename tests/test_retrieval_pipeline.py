@@ -33,12 +33,12 @@ def test_shipped_checkpoint_records_its_features() -> None:
 
 @pytest.mark.slow
 def test_generated_video_end_to_end(tmp_path: Path) -> None:
+    from vidsleuth.evals.retrieval_data import questions_for
     from vidsleuth.evals.synth.generator import generate
     from vidsleuth.memory.indexer import chunk_plan_for, index_video, plan_key
     from vidsleuth.memory.store import Store
     from vidsleuth.settings import Settings
     from vidsleuth.tools.retrieval.base import FeatureError
-    from vidsleuth.tools.retrieval.data import questions_for
     from vidsleuth.tools.retrieval.embedding import QuestionEncoder
     from vidsleuth.tools.retrieval.features import (
         default_text_embedder,

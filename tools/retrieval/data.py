@@ -1,12 +1,12 @@
 """Retrieval data: grounding questions + features of videos with known evidence spans.
 
-A :class:`NeedleVideo` is a video with its needles (synthetic videos) or its given questions
-(benchmark annotations); the readers of those formats live in :mod:`vidsleuth.evals.retrieval_data`
-(``find_needle_videos``, ``benchmark_videos``), since this layer does not import the evaluation
-harness.  Each needle value becomes "when"-style grounding questions whose evidence is every span
-showing that value.  Wording: :data:`TEMPLATES` per kind; the last template of each kind is held
-out of training (``split="train"``) so evaluation also measures paraphrase robustness.  Videos are
-indexed and featurised through the store on demand, so a second run reuses them.
+A :class:`NeedleVideo` is a video with its grounding questions and their evidence spans, and
+optionally a separate training subset of them.  Where the questions come from is the evaluation
+harness's business (:mod:`vidsleuth.evals.retrieval_data`: templated from a generated video's
+needles, with the last wording of each kind held out of training so evaluation also measures
+paraphrase robustness; or read from a benchmark's annotations): this layer holds no question
+wording of its own and does not import the harness.  Videos are indexed and featurised through
+the store on demand, so a second run reuses them.
 """
 
 from __future__ import annotations
@@ -23,52 +23,7 @@ if TYPE_CHECKING:
     from vidsleuth.memory.store import Store
     from vidsleuth.settings import Settings
 
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "text": (
-        "When does the text '{v}' appear on screen?",
-        "At what point is '{v}' written on the screen?",
-        "Find the moment the caption reads '{v}'.",
-        "When can the words {v} be read in the video?",
-    ),
-    "object": (
-        "When is a {v} shown?",
-        "At what time does the {v} appear in the video?",
-        "Find the part of the video with a {v} in it.",
-        "When can we see a picture of a {v}?",
-    ),
-    "flash": (
-        "When does the screen flash {v}?",
-        "At what moment does the whole frame turn {v}?",
-        "Find the brief {v} flash.",
-        "When is the screen filled with a {v} colour?",
-    ),
-    "speech": (
-        "When does someone say '{v}'?",
-        "At what time is the phrase '{v}' spoken?",
-        "Find the moment the narrator says '{v}'.",
-        "When can we hear the words '{v}'?",
-    ),
-}
-
-Split = Literal["train", "eval", "all"]
-
-
-def questions_for(
-    needles: list[dict[str, object]], split: Split = "all"
-) -> list[tuple[str, str, list[tuple[float, float]]]]:
-    """``(question, kind, spans)`` per distinct needle value, in the templates of ``split``."""
-    by_value: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for n in needles:
-        key = (str(n["kind"]), str(n["value"]))
-        by_value.setdefault(key, []).append((float(n["t_start"]), float(n["t_end"])))  # type: ignore[arg-type]
-    out = []
-    for (kind, value), spans in by_value.items():
-        temps = TEMPLATES.get(kind)
-        if not temps:
-            continue
-        chosen = temps[:-1] if split == "train" else temps[-1:] if split == "eval" else temps
-        out += [(t.format(v=value), kind, sorted(spans)) for t in chosen]
-    return out
+Split = Literal["train", "all"]
 
 
 Question = tuple[str, str, list[tuple[float, float]]]  # (question, kind, evidence spans)
@@ -76,14 +31,15 @@ Question = tuple[str, str, list[tuple[float, float]]]  # (question, kind, eviden
 
 @dataclass
 class NeedleVideo:
-    """A video with grounding questions: templated from its needles (synthetic videos), or given
-    (benchmark videos, whose questions and reference spans come from the annotations)."""
+    """A video with grounding questions (``questions``: every wording, for evaluation) and,
+    when some wordings are held out, the ones to train on (``train_questions``; None: all).
+    ``targets`` is how many distinct things the video hides (its needles; 0 when unknown), so
+    an evaluation can tell single-target videos apart."""
 
     path: Path
-    needles: list[dict[str, object]]
-    duration_s: float
-    seed: int
-    questions: list[Question] | None = None
+    questions: list[Question]
+    train_questions: list[Question] | None = None
+    targets: int = 0
 
 
 def retrieval_perceivers(settings: Settings, spec: str | None = None) -> list[str]:
@@ -142,14 +98,13 @@ def prepare_videos(
 
 
 def build_examples(videos: list[NeedleVideo], split: Split = "all") -> list[Example]:
-    """Grounding questions of every video (``Example.video`` indexes ``videos``)."""
+    """Grounding questions of every video (``Example.video`` indexes ``videos``); ``"train"``
+    takes each video's training wordings where it has them."""
     out = []
     for i, nv in enumerate(videos):
-        given = nv.questions
-        for q, kind, spans in given if given is not None else questions_for(nv.needles, split):
-            out.append(
-                Example(video=i, question=q, spans=spans, kind=kind, needles=len(nv.needles))
-            )
+        qs = nv.train_questions if split == "train" and nv.train_questions is not None else None
+        for q, kind, spans in qs if qs is not None else nv.questions:
+            out.append(Example(video=i, question=q, spans=spans, kind=kind, needles=nv.targets))
     return out
 
 
